@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Provision this machine as a tbx test host. Idempotent; run as root.
+#
+#   - installs podman, skopeo, qemu-user-static, runc, uidmap, debootstrap, docker-registry
+#   - writes the podman settings this kind of machine needs (runc, ulimits)
+#   - adds subuid/subgid ranges (root's --userns=auto, the rootless test user)
+#   - creates the unprivileged test user `tbxtest` and its XDG_RUNTIME_DIR
+#   - builds Debian minbase+sudo test images for amd64 and arm64 with debootstrap
+#     (cached in /var/cache/tbx-ci, outside the clone), each with /platform-marker
+#   - starts two local registries on free 127.0.0.1 ports (one with htpasswd auth) and
+#     publishes: a two-arch index, a single-arch amd64 image, the index again behind auth
+#   - leaves the host's qemu binfmt_misc entries DISABLED, to prove tbx needs none
+#   - writes the facts the tests need to $TBX_TEST_ENV (default /run/tbx-ci/env)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${TBX_CI_CACHE:-/var/cache/tbx-ci}
+state=${TBX_CI_STATE:-/run/tbx-ci}
+env_file=${TBX_TEST_ENV:-$state/env}
+test_user=${TBX_TEST_USER:-tbxtest}
+mirror=${TBX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+suite=bookworm
+
+log() { printf '[provision] %s\n' "$*" >&2; }
+
+[ "$(id -u)" = 0 ] || { echo "provision-test-host.sh must run as root" >&2; exit 1; }
+
+bash "$here/install-host-packages.sh" debootstrap docker-registry apache2-utils busybox-static tmux hyperfine man-db
+mkdir -p "$cache" "$state"
+
+# --- podman settings ------------------------------------------------------------------
+bash "$here/configure-podman.sh"
+
+# --- subordinate id ranges -------------------------------------------------------------
+add_range() { # file user start count
+    grep -q "^$2:" "$1" 2>/dev/null || echo "$2:$3:$4" >>"$1"
+}
+getent passwd containers >/dev/null || useradd --system --no-create-home --shell /usr/sbin/nologin containers
+getent passwd "$test_user" >/dev/null || useradd --create-home --shell /bin/bash "$test_user"
+for f in /etc/subuid /etc/subgid; do
+    touch "$f"
+    add_range "$f" "$test_user" 100000 65536
+    add_range "$f" containers 1000000 1000000000
+done
+test_uid=$(id -u "$test_user")
+install -d -m 700 -o "$test_user" -g "$test_user" "/run/user/$test_uid"
+
+# --- binfmt_misc ------------------------------------------------------------------------
+if ! mountpoint -q /proc/sys/fs/binfmt_misc; then
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+fi
+host_binfmt() { # enable|disable: the host's qemu-user-static entries
+    update-binfmts --import >/dev/null 2>&1 || true
+    for e in /proc/sys/fs/binfmt_misc/qemu-*; do
+        [ -e "$e" ] || continue
+        if [ "$1" = enable ]; then echo 1 >"$e"; else echo 0 >"$e"; fi
+    done
+}
+
+# --- test root filesystems (cached) ----------------------------------------------------------
+build_rootfs() { # arch -> $cache/debian-$suite-$arch.tar
+    local arch=$1
+    local tarball="$cache/debian-$suite-$arch.tar"
+    if [ -s "$tarball" ]; then log "cached $tarball"; return; fi
+    local dir
+    dir=$(mktemp -d "$cache/rootfs-$arch.XXXXXX")
+    log "debootstrap $suite/$arch (a few minutes the first time)"
+    if [ "$arch" != amd64 ]; then host_binfmt enable; fi
+    debootstrap --variant=minbase --include=sudo,ca-certificates --arch="$arch" "$suite" "$dir" "$mirror" \
+        >"$cache/debootstrap-$arch.log" 2>&1 || { tail -20 "$cache/debootstrap-$arch.log" >&2; exit 1; }
+    rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
+    chmod 755 "$dir"
+    tar --numeric-owner -C "$dir" -cf "$tarball.tmp" .
+    mv "$tarball.tmp" "$tarball"
+    rm -rf "$dir"
+}
+build_rootfs amd64
+build_rootfs arm64
+# From here on the host's qemu entries stay off: the system tests prove tbx needs none.
+host_binfmt disable
+
+# --- registries --------------------------------------------------------------------------------
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+start_registry() { # name port [htpasswd]
+    local name=$1 port=$2 auth=${3:-} dir="$state/registry-$1"
+    mkdir -p "$dir" "$cache/registry-$name"
+    if [ -f "$dir/pid" ]; then kill "$(cat "$dir/pid")" 2>/dev/null || true; fi
+    {
+        echo "version: 0.1"
+        echo "log: {level: warn}"
+        echo "storage: {filesystem: {rootdirectory: $cache/registry-$name}, delete: {enabled: true}}"
+        echo "http: {addr: 127.0.0.1:$port}"
+        if [ -n "$auth" ]; then echo "auth: {htpasswd: {realm: tbx-test, path: $auth}}"; fi
+    } >"$dir/config.yml"
+    nohup docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+    echo $! >"$dir/pid"
+    for _ in $(seq 50); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && return 0
+        sleep 0.1
+    done
+    echo "registry $name did not start; log:" >&2; cat "$dir/log" >&2; exit 1
+}
+plain_port=$(free_port)
+start_registry plain "$plain_port"
+auth_port=$(free_port)
+while [ "$auth_port" = "$plain_port" ]; do auth_port=$(free_port); done
+htpasswd -Bbc "$state/htpasswd" tbxuser tbxpass >/dev/null 2>&1
+start_registry auth "$auth_port" "$state/htpasswd"
+authfile="$state/auth.json"
+printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}\n' "$auth_port" "$(printf tbxuser:tbxpass | base64)" >"$authfile"
+chmod 644 "$authfile"
+
+log "building OCI layouts and publishing"
+layout="$cache/oci"
+/usr/bin/python3 "$here/make_test_images.py" --out "$layout" \
+    --rootfs "amd64=$cache/debian-$suite-amd64.tar" --rootfs "arm64=$cache/debian-$suite-arm64.tar"
+plain="127.0.0.1:$plain_port"
+auth="127.0.0.1:$auth_port"
+skopeo copy -q --all --dest-tls-verify=false "oci:$layout:index" "docker://$plain/tbx-test/debian:12"
+skopeo copy -q --dest-tls-verify=false "oci:$layout:amd64" "docker://$plain/tbx-test/amd64-only:12"
+skopeo copy -q --all --dest-tls-verify=false --dest-creds tbxuser:tbxpass "oci:$layout:index" "docker://$auth/tbx-test/debian:12"
+
+cat >"$env_file.tmp" <<EOF
+TBX_TEST_REGISTRY=$plain
+TBX_TEST_AUTH_REGISTRY=$auth
+TBX_TEST_AUTHFILE=$authfile
+TBX_TEST_INDEX_REF=$plain/tbx-test/debian:12
+TBX_TEST_SINGLE_REF=$plain/tbx-test/amd64-only:12
+TBX_TEST_AUTH_REF=$auth/tbx-test/debian:12
+TBX_TEST_OCI_LAYOUT=$layout
+TBX_TEST_USER=$test_user
+TBX_TEST_UID=$test_uid
+EOF
+chmod 644 "$env_file.tmp"
+mv "$env_file.tmp" "$env_file"
+log "ready: $env_file"

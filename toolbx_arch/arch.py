@@ -1,0 +1,139 @@
+"""The architecture table: every name, number and byte string tbx knows about an architecture.
+
+Nothing else in tbx knows aliases; everything asks :func:`resolve`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .errors import TbxError
+
+
+def _hex(s: str) -> bytes:
+    return bytes.fromhex(s.replace(" ", ""))
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str                  # canonical name, as `uname -m` prints it (armv7 for armv7l)
+    aliases: tuple[str, ...]   # other spellings users type; matched case-insensitively
+    oci_arch: str              # OCI / Go GOARCH name, used in image platforms and tag suffixes
+    oci_variant: str | None    # OCI platform variant, when the platform has one
+    e_machine: int             # ELF header e_machine
+    elf_class: int             # 32 or 64
+    endian: str                # "little" or "big"
+    qemu: str                  # qemu user-mode name: qemu-<qemu>-static
+    magic: bytes = field(repr=False)  # binfmt_misc magic (QEMU's qemu-binfmt-conf.sh values)
+    mask: bytes = field(repr=False)
+
+    @property
+    def qemu_binary(self) -> str:
+        return f"qemu-{self.qemu}-static"
+
+    @property
+    def binfmt_name(self) -> str:
+        return f"qemu-{self.qemu}"
+
+    @property
+    def platform(self) -> str:
+        p = f"linux/{self.oci_arch}"
+        return f"{p}/{self.oci_variant}" if self.oci_variant else p
+
+    @property
+    def all_names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((self.name, self.oci_arch, *self.aliases)))
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# Magic/mask: the 20 first bytes of an ELF executable header, as QEMU registers them.
+_MASK_STD = "ff ff ff ff ff fe fe 00 ff ff ff ff ff ff ff ff fe ff ff ff"
+_MASK_STRICT = "ff ff ff ff ff ff ff 00 ff ff ff ff ff ff ff ff fe ff ff ff"
+
+ARCHES: tuple[Arch, ...] = (
+    Arch("x86_64", ("amd64", "x86-64", "x64", "x86_64-v2"), "amd64", None, 62, 64, "little", "x86_64",
+         _hex("7f 45 4c 46 02 01 01 00 00 00 00 00 00 00 00 00 02 00 3e 00"), _hex(_MASK_STD)),
+    Arch("aarch64", ("arm64", "arm64v8", "armv8", "aarch64_le"), "arm64", "v8", 183, 64, "little", "aarch64",
+         _hex("7f 45 4c 46 02 01 01 00 00 00 00 00 00 00 00 00 02 00 b7 00"), _hex(_MASK_STRICT)),
+    Arch("armv7", ("arm", "armhf", "armv7l", "armv7hl", "arm32v7", "armel"), "arm", "v7", 40, 32, "little", "arm",
+         _hex("7f 45 4c 46 01 01 01 00 00 00 00 00 00 00 00 00 02 00 28 00"), _hex(_MASK_STRICT)),
+    Arch("i386", ("386", "i686", "i586", "i486", "x86", "ia32"), "386", None, 3, 32, "little", "i386",
+         _hex("7f 45 4c 46 01 01 01 00 00 00 00 00 00 00 00 00 02 00 03 00"), _hex(_MASK_STD)),
+    Arch("ppc64le", ("ppc64el", "powerpc64le", "ppc64-le"), "ppc64le", None, 21, 64, "little", "ppc64le",
+         _hex("7f 45 4c 46 02 01 01 00 00 00 00 00 00 00 00 00 02 00 15 00"),
+         _hex("ff ff ff ff ff ff ff fc ff ff ff ff ff ff ff ff fe ff ff 00")),
+    Arch("s390x", ("s390", "systemz", "ibmz"), "s390x", None, 22, 64, "big", "s390x",
+         _hex("7f 45 4c 46 02 02 01 00 00 00 00 00 00 00 00 00 00 02 00 16"),
+         _hex("ff ff ff ff ff ff ff 00 ff ff ff ff ff ff ff ff ff fe ff ff")),
+    Arch("riscv64", ("riscv", "rv64", "rv64gc", "riscv64gc"), "riscv64", None, 243, 64, "little", "riscv64",
+         _hex("7f 45 4c 46 02 01 01 00 00 00 00 00 00 00 00 00 02 00 f3 00"), _hex(_MASK_STRICT)),
+)
+
+_BY_NAME: dict[str, Arch] = {}
+for _a in ARCHES:
+    for _n in _a.all_names:
+        assert _n.lower() not in _BY_NAME, f"alias {_n} used twice"
+        _BY_NAME[_n.lower()] = _a
+
+# What a host of a given architecture runs without emulation besides itself.
+COMPAT: dict[str, tuple[str, ...]] = {"x86_64": ("i386",), "aarch64": ("armv7",)}
+
+
+def supported_summary() -> str:
+    """One line naming every architecture and its main alias, for error messages."""
+    parts = []
+    for a in sorted(ARCHES, key=lambda a: a.name):
+        extra = a.oci_arch if a.oci_arch != a.name else (a.aliases[0] if a.aliases else "")
+        parts.append(f"{a.name} ({extra})" if extra and extra != a.name else a.name)
+    return ", ".join(parts)
+
+
+def lookup(name: str) -> Arch | None:
+    return _BY_NAME.get(name.strip().lower()) if name else None
+
+
+def resolve(name: str) -> Arch:
+    """Resolve any spelling of an architecture; a clear TbxError for an unknown one."""
+    arch = lookup(name or "")
+    if arch is None:
+        shown = repr(name) if name else "an empty name"
+        raise TbxError(
+            f"architecture {shown} is not supported" if name else "architecture name is empty",
+            details=f"Supported: {supported_summary()}",
+            fix="Use one of the names above, e.g. --arch aarch64",
+        )
+    return arch
+
+
+def by_e_machine(e_machine: int, elf_class: int | None = None) -> Arch | None:
+    for a in ARCHES:
+        if a.e_machine == e_machine and (elf_class is None or a.elf_class == elf_class):
+            return a
+    return None
+
+
+def host(machine: str | None = None) -> Arch:
+    """The host's architecture (from ``uname -m`` unless given)."""
+    m = machine or os.uname().machine
+    arch = lookup(m)
+    if arch is None:
+        raise TbxError(f"this host's architecture {m!r} is not one tbx knows",
+                       details=f"Supported: {supported_summary()}")
+    return arch
+
+
+def mode(arch: Arch, host_arch: Arch | None = None) -> str:
+    """'native', 'compat' (runs without emulation, e.g. i386 on x86_64) or 'emulated'."""
+    h = host_arch or host()
+    if arch == h:
+        return "native"
+    if arch.name in COMPAT.get(h.name, ()):
+        return "compat"
+    return "emulated"
+
+
+def needs_emulation(arch: Arch, host_arch: Arch | None = None) -> bool:
+    return mode(arch, host_arch) == "emulated"

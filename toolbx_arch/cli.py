@@ -1,0 +1,266 @@
+"""tbx command line: options and help text only. Work happens in ``commands/``.
+
+Imports of rich, podman-py and pyelftools happen inside the commands that need them, so
+``tbx --help`` and ``tbx run`` start fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import List, Optional
+
+import typer
+
+from . import __version__
+
+HELP = """Toolbox-style containers of a foreign CPU architecture.
+
+tbx creates containers that share your user, home and host integration like toolbox, for any
+architecture QEMU user-mode emulation supports (aarch64, armv7, i386, ppc64le, riscv64, s390x,
+x86_64). The emulator is registered inside each container's own binfmt_misc instance (Linux
+>= 6.7), with the C flag so sudo works; the host needs only the static qemu binaries.
+
+Start with 'tbx check', then 'tbx create --arch aarch64' and 'tbx enter'.
+
+Configuration: $XDG_CONFIG_HOME/tbx/config.toml (default ~/.config/tbx/config.toml), then
+/etc/tbx/config.toml: default image per distro/release, default arch, emulator search paths.
+See tbx(1).
+"""
+
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]}, rich_markup_mode=None)
+image_app = typer.Typer(help="Inspect and pull images of a given architecture.", no_args_is_help=True,
+                        context_settings={"help_option_names": ["-h", "--help"]}, rich_markup_mode=None)
+app.add_typer(image_app, name="image")
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _complete_arch(incomplete: str) -> list[str]:
+    from .arch import ARCHES
+
+    names = sorted({n for a in ARCHES for n in (a.name, a.oci_arch)})
+    return [n for n in names if n.startswith(incomplete.lower())]
+
+
+def _complete_container(incomplete: str) -> list[str]:
+    from .completion import container_names
+
+    return [n for n in container_names() if n.startswith(incomplete)]
+
+
+def _complete_image(incomplete: str) -> list[str]:
+    from .completion import image_names
+
+    return [n for n in image_names() if n.startswith(incomplete)]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tbx version {__version__}")
+        raise typer.Exit(0)
+
+
+def _log_level(value: str) -> str:
+    if value.lower() not in LOG_LEVELS:
+        raise typer.BadParameter(f"choose one of: {', '.join(LOG_LEVELS)}")
+    return value.lower()
+
+
+@app.callback()
+def _root(
+    log_level: str = typer.Option("warning", "--log-level", callback=_log_level, metavar="LEVEL",
+                                  help="debug, info, warning or error; debug shows every external command run."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Show the version and exit."),
+) -> None:
+    logging.basicConfig(level=getattr(logging, log_level.upper()), format="tbx: %(levelname)s: %(message)s",
+                        stream=sys.stderr)
+    os.environ["TBX_LOG_LEVEL"] = log_level
+
+
+ArchOpt = typer.Option(None, "--arch", "-a", metavar="ARCH", autocompletion=_complete_arch,
+                       help="Architecture: aarch64/arm64, x86_64/amd64, armv7/arm, i386, ppc64le, s390x, riscv64.")
+TlsOpt = typer.Option(True, "--tls-verify/--no-tls-verify", help="Require HTTPS and verify certificates.")
+AuthOpt = typer.Option(None, "--authfile", metavar="FILE", help="Registry credentials file (podman login format).")
+JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+@app.command()
+def check(
+    arch: Optional[List[str]] = typer.Option(None, "--arch", "-a", metavar="ARCH", autocompletion=_complete_arch,
+                                             help="Check only this architecture (repeatable)."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Check whether this host can run containers of each architecture, and how to fix it.
+
+    Exit 0 when every requested architecture is ready (without --arch: when the host-wide
+    prerequisites hold), 1 otherwise.
+    """
+    from .commands.check import check as cmd
+
+    raise typer.Exit(cmd(arch or None, json_out=json_out))
+
+
+@app.command()
+def create(
+    name: Optional[str] = typer.Argument(None, help="Container name (default: image basename-tag[-arch])."),
+    arch: Optional[str] = ArchOpt,
+    image: Optional[str] = typer.Option(None, "--image", "-i", metavar="REF", autocompletion=_complete_image,
+                                        help="Image to create the container from."),
+    distro: Optional[str] = typer.Option(None, "--distro", "-d", help="Distribution whose toolbox image to use."),
+    release: Optional[str] = typer.Option(None, "--release", "-r", help="Release of --distro."),
+    authfile: Optional[str] = AuthOpt,
+    tls_verify: bool = TlsOpt,
+    userns: Optional[str] = typer.Option(None, "--userns", metavar="MODE",
+                                         help="User namespace layout: keep-id (rootless default), identity (root default) or auto."),
+    yes: bool = typer.Option(False, "--assumeyes", "-y", help="Pull the image without asking."),
+) -> None:
+    """Create a toolbox container of an architecture (pulls the arch's image when missing)."""
+    from .commands.create import create as cmd
+
+    raise typer.Exit(cmd(name=name, arch=arch, image=image, distro=distro, release=release, authfile=authfile,
+                         tls_verify=tls_verify, userns=userns, yes=yes))
+
+
+@app.command()
+def enter(
+    name: Optional[str] = typer.Argument(None, autocompletion=_complete_container, help="Container to enter."),
+    arch: Optional[str] = ArchOpt,
+    distro: Optional[str] = typer.Option(None, "--distro", "-d", help="Find the container by distribution."),
+    release: Optional[str] = typer.Option(None, "--release", "-r", help="Find the container by release."),
+) -> None:
+    """Start a container if needed and open an interactive shell in it as you."""
+    from .commands.enter import enter as cmd
+
+    raise typer.Exit(cmd(name=name, arch=arch, distro=distro, release=release))
+
+
+@app.command(context_settings={"allow_interspersed_args": False})
+def run(
+    command: List[str] = typer.Argument(..., metavar="COMMAND [ARG]...", help="Command to run."),
+    container: Optional[str] = typer.Option(None, "--container", "-c", metavar="NAME",
+                                            autocompletion=_complete_container, help="Container to run in."),
+    arch: Optional[str] = typer.Option(None, "--arch", "-a", metavar="ARCH[,ARCH…]", autocompletion=_complete_arch,
+                                       help="Architecture; several separated by commas run the command in each."),
+    image: Optional[str] = typer.Option(None, "--image", "-i", metavar="REF", help="With several arches: the image's containers."),
+    distro: Optional[str] = typer.Option(None, "--distro", "-d", help="Find the container by distribution."),
+    release: Optional[str] = typer.Option(None, "--release", "-r", help="Find the container by release."),
+    create_missing: bool = typer.Option(False, "--create", help="With several arches: create missing containers."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="With several arches: how many at once (default: CPUs)."),
+    json_out: bool = typer.Option(False, "--json", help="With several arches: print results as JSON."),
+) -> None:
+    """Run a command in a container; its exit code is passed through (126 not executable, 127 not found)."""
+    from .commands.run import run as cmd
+
+    raise typer.Exit(cmd(command, container=container, arch=arch, image=image, distro=distro, release=release,
+                         create_missing=create_missing, jobs=jobs, json_out=json_out))
+
+
+@app.command("list")
+def list_(
+    containers: bool = typer.Option(False, "--containers", "-c", help="Only containers."),
+    images: bool = typer.Option(False, "--images", "-i", help="Only images."),
+    arch: Optional[str] = ArchOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """List tbx containers and images."""
+    from .commands.list import list_ as cmd
+
+    raise typer.Exit(cmd(containers=containers, images=images, arch=arch, json_out=json_out))
+
+
+@app.command()
+def rm(
+    names: Optional[List[str]] = typer.Argument(None, metavar="NAME...", autocompletion=_complete_container,
+                                                help="Containers to remove."),
+    force: bool = typer.Option(False, "--force", "-f", help="Remove running containers too."),
+    all_: bool = typer.Option(False, "--all", "-a", help="Remove every tbx container."),
+) -> None:
+    """Remove tbx containers."""
+    from .commands.rm import rm as cmd
+
+    raise typer.Exit(cmd(names or [], force=force, all_=all_))
+
+
+@app.command()
+def rmi(
+    images: Optional[List[str]] = typer.Argument(None, metavar="IMAGE...", autocompletion=_complete_image,
+                                                 help="Images to remove."),
+    force: bool = typer.Option(False, "--force", "-f", help="Also remove containers using them."),
+    all_: bool = typer.Option(False, "--all", "-a", help="Remove every image tbx pulled."),
+) -> None:
+    """Remove images tbx stored."""
+    from .commands.rmi import rmi as cmd
+
+    raise typer.Exit(cmd(images or [], force=force, all_=all_))
+
+
+@image_app.command("inspect")
+def image_inspect(
+    ref: str = typer.Argument(..., metavar="REF", help="Image reference in a registry."),
+    arch: Optional[str] = ArchOpt,
+    authfile: Optional[str] = AuthOpt,
+    tls_verify: bool = TlsOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Show what a registry offers for an architecture: digest, platform, size, all platforms."""
+    from .commands.image import inspect as cmd
+
+    raise typer.Exit(cmd(ref, arch=arch, authfile=authfile, tls_verify=tls_verify, json_out=json_out))
+
+
+@image_app.command("pull")
+def image_pull(
+    ref: str = typer.Argument(..., metavar="REF", help="Image reference in a registry."),
+    arch: Optional[str] = ArchOpt,
+    authfile: Optional[str] = AuthOpt,
+    tls_verify: bool = TlsOpt,
+) -> None:
+    """Pull an image for an architecture into local storage under its arch-suffixed name."""
+    from .commands.image import pull as cmd
+
+    raise typer.Exit(cmd(ref, arch=arch, authfile=authfile, tls_verify=tls_verify))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: the one place a TbxError is caught and shown."""
+    from typer.exceptions import Abort, Exit, TyperException
+
+    from .errors import TbxError
+
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        rc = app(args=args, prog_name="tbx", standalone_mode=False)
+    except TbxError as e:
+        from .output import print_error
+
+        print_error(e)
+        rc = e.exit_code
+    except Exit as e:
+        rc = e.exit_code
+    except Abort:
+        rc = 130
+    except TyperException as e:  # usage errors: bad option, missing argument
+        show = getattr(e, "show", None)
+        if show:
+            show()
+        else:
+            print(f"Error: {e}", file=sys.stderr)
+        rc = 1
+    except KeyboardInterrupt:
+        print("tbx: interrupted", file=sys.stderr)
+        rc = 130
+    except Exception as e:  # a bug: a traceback only with --log-level debug
+        if os.environ.get("TBX_LOG_LEVEL") == "debug":
+            raise
+        print(f"Error: internal error: {type(e).__name__}: {e}\n"
+              "Run again with 'tbx --log-level debug …' for the traceback, and report it.", file=sys.stderr)
+        rc = 1
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from .. import output, readiness
+from ..config import load
+
+
+def check(arches: list[str] | None, *, json_out: bool = False) -> int:
+    cfg = load()
+    report = readiness.check(arches or None, search=cfg.emulator_paths)
+    if json_out:
+        output.print_json(report.as_dict())
+    else:
+        output.render_check(report)
+    return 0 if report.ready else 1

@@ -1,0 +1,95 @@
+"""Configuration: $XDG_CONFIG_HOME/tbx/config.toml over /etc/tbx/config.toml.
+
+    default_arch = "aarch64"                 # used when --arch is not given
+    default_image = "quay.io/me/box:1"       # used when neither --image nor --distro is given
+    emulator_paths = ["/opt/qemu/bin"]       # searched before the usual places
+
+    [images]                                 # per distro, or per distro:release
+    "debian" = "quay.io/toolbx-images/debian-toolbox:{release}"
+    "debian:12" = "registry.example.org/debian-toolbox:12"
+
+A file that does not parse, an unknown key or a value of the wrong type is a TbxError naming
+the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import TbxError
+
+SYSTEM_FILE = Path("/etc/tbx/config.toml")
+
+
+def user_file() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "tbx" / "config.toml"
+
+
+@dataclass
+class Config:
+    default_arch: str | None = None
+    default_image: str | None = None
+    emulator_paths: tuple[str, ...] = ()
+    images: dict[str, str] = field(default_factory=dict)
+    files: tuple[str, ...] = ()
+
+    def image_for(self, distro: str, release: str | None) -> str | None:
+        for key in ((f"{distro}:{release}",) if release else ()) + (distro,):
+            if key in self.images:
+                return self.images[key].replace("{release}", release or "latest")
+        return None
+
+
+_KEYS = {"default_arch": str, "default_image": str, "emulator_paths": list, "images": dict}
+
+
+def _bad(path: Path, key: str, why: str) -> TbxError:
+    return TbxError(f"configuration file {path}: {why}", details=f"key: {key}" if key else None,
+                    fix=f"Edit {path} (see 'man tbx', section CONFIGURATION)")
+
+
+def _merge(cfg: Config, path: Path) -> None:
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise _bad(path, "", f"cannot be read ({e.strerror})") from e
+    except tomllib.TOMLDecodeError as e:
+        raise _bad(path, "", f"is not valid TOML: {e}") from e
+    for key, value in data.items():
+        if key not in _KEYS:
+            raise _bad(path, key, f"unknown key {key!r} (known: {', '.join(_KEYS)})")
+        if not isinstance(value, _KEYS[key]):
+            raise _bad(path, key, f"{key!r} must be a {_KEYS[key].__name__}, not {type(value).__name__}")
+    if "default_arch" in data:
+        from . import arch
+
+        if arch.lookup(data["default_arch"]) is None:
+            raise _bad(path, "default_arch", f"architecture {data['default_arch']!r} is not supported "
+                       f"(supported: {arch.supported_summary()})")
+        cfg.default_arch = data["default_arch"]
+    if "default_image" in data:
+        cfg.default_image = data["default_image"]
+    if "emulator_paths" in data:
+        paths = data["emulator_paths"]
+        if not all(isinstance(p, str) and p.startswith("/") for p in paths):
+            raise _bad(path, "emulator_paths", "emulator_paths must be a list of absolute directory paths")
+        cfg.emulator_paths = tuple(paths) + cfg.emulator_paths
+    for k, v in data.get("images", {}).items():
+        if not isinstance(v, str):
+            raise _bad(path, f"images.{k}", f"images.{k!r} must be an image reference string")
+        cfg.images[k] = v
+    cfg.files += (str(path),)
+
+
+def load() -> Config:
+    cfg = Config()
+    _merge(cfg, SYSTEM_FILE)
+    _merge(cfg, user_file())   # the user's file wins: applied last
+    return cfg

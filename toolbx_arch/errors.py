@@ -1,0 +1,32 @@
+"""The one error type. Raised anywhere, caught once in ``cli.main()``."""
+
+from __future__ import annotations
+
+# Exit codes, as toolbox and podman use them.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_ENGINE = 125
+EXIT_NOT_EXECUTABLE = 126
+EXIT_NOT_FOUND = 127
+
+
+class TbxError(Exception):
+    """A failure the user can act on.
+
+    ``message`` says what failed, ``details`` why (optional, may be several lines), and ``fix``
+    what to run or change next. ``exit_code`` follows toolbox/podman conventions.
+    """
+
+    def __init__(self, message: str, *, fix: str | None = None, details: str | None = None,
+                 exit_code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+        self.details = details
+        self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return self.message
+
+    def as_dict(self) -> dict:
+        return {"error": self.message, "details": self.details, "fix": self.fix, "exit_code": self.exit_code}

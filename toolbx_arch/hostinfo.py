@@ -1,0 +1,98 @@
+"""Facts about the host: distribution family, kernel version, install commands. No printing."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+# Package providing a tool, per distribution family.
+PACKAGES: dict[str, dict[str, str]] = {
+    "podman": {"debian": "podman", "fedora": "podman", "arch": "podman", "suse": "podman"},
+    "skopeo": {"debian": "skopeo", "fedora": "skopeo", "arch": "skopeo", "suse": "skopeo"},
+    "qemu": {"debian": "qemu-user-static", "fedora": "qemu-user-static", "arch": "qemu-user-static",
+             "suse": "qemu-linux-user"},
+    "newuidmap": {"debian": "uidmap", "fedora": "shadow-utils", "arch": "shadow", "suse": "shadow"},
+}
+INSTALLERS = {
+    "debian": "sudo apt-get install -y {pkg}",
+    "fedora": "sudo dnf install -y {pkg}",
+    "arch": "sudo pacman -S --needed {pkg}",
+    "suse": "sudo zypper install -y {pkg}",
+}
+
+
+def os_release(root: Path = Path("/")) -> dict[str, str]:
+    for rel in ("etc/os-release", "usr/lib/os-release"):
+        p = root / rel
+        if p.is_file():
+            out = {}
+            for line in p.read_text(errors="replace").splitlines():
+                k, sep, v = line.partition("=")
+                if sep:
+                    out[k.strip()] = v.strip().strip('"').strip("'")
+            return out
+    return {}
+
+
+def family(root: Path = Path("/")) -> str:
+    """debian, fedora, arch, suse, or unknown — from ID and ID_LIKE."""
+    rel = os_release(root)
+    ids = [rel.get("ID", "")] + rel.get("ID_LIKE", "").split()
+    for i in ids:
+        if i in ("debian", "ubuntu"):
+            return "debian"
+        if i in ("fedora", "rhel", "centos"):
+            return "fedora"
+        if i in ("arch", "archlinux"):
+            return "arch"
+        if i.startswith("opensuse") or i in ("suse", "sles"):
+            return "suse"
+    return "unknown"
+
+
+def install_command(tool: str, root: Path = Path("/"), fam: str | None = None) -> str:
+    fam = fam or family(root)
+    key = "qemu" if tool.startswith("qemu") else tool
+    pkgs = PACKAGES.get(key, {})
+    if fam in INSTALLERS and fam in pkgs:
+        return INSTALLERS[fam].format(pkg=pkgs[fam])
+    return f"Install {pkgs.get('debian', tool)} with your distribution's package manager"
+
+
+def kernel_version(release: str | None = None) -> tuple[int, int]:
+    rel = release if release is not None else os.uname().release
+    m = re.match(r"(\d+)\.(\d+)", rel)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+BINFMT_USERNS_KERNEL = (6, 7)
+
+
+def kernel_has_binfmt_userns(release: str | None = None) -> bool:
+    return kernel_version(release) >= BINFMT_USERNS_KERNEL
+
+
+def runtime_dir() -> Path:
+    """XDG_RUNTIME_DIR, or /run for root, or /run/user/UID."""
+    env = os.environ.get("XDG_RUNTIME_DIR")
+    if env:
+        return Path(env)
+    return Path("/run") if os.getuid() == 0 else Path(f"/run/user/{os.getuid()}")
+
+
+def subid_ranges(user: str, uid: int, path: Path) -> list[tuple[int, int]]:
+    """Ranges for a user (by name or uid) in /etc/subuid-style file."""
+    out = []
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        parts = line.strip().split(":")
+        if len(parts) == 3 and parts[0] in (user, str(uid)):
+            try:
+                out.append((int(parts[1]), int(parts[2])))
+            except ValueError:
+                continue
+    return out

@@ -1,0 +1,111 @@
+"""One place that decides how results look: rich tables on a terminal, plain text elsewhere,
+JSON with --json. Concept modules never print; commands hand their data here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Iterable, Sequence
+
+from .errors import TbxError
+
+
+def print_error(e: TbxError) -> None:
+    lines = [f"Error: {e.message}"]
+    if e.details:
+        lines.append(e.details)
+    if e.fix:
+        lines.append(f"Fix: {e.fix}")
+    print("\n".join(lines), file=sys.stderr)
+
+
+def warn(msg: str) -> None:
+    print(f"Warning: {msg}", file=sys.stderr)
+
+
+def info(msg: str) -> None:
+    """Progress/status text: to stderr, only when stderr is a terminal (quiet in scripts)."""
+    if sys.stderr.isatty():
+        print(msg, file=sys.stderr)
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """A table: rich on a terminal, tab-free aligned plain text otherwise (easy to grep)."""
+    rows = [["" if c is None else str(c) for c in r] for r in rows]
+    if sys.stdout.isatty():
+        from rich.table import Table
+
+        t = Table(title=title, title_justify="left", show_lines=False)
+        for c in columns:
+            t.add_column(c, overflow="fold")
+        for r in rows:
+            t.add_row(*r)
+        _console().print(t)
+        return
+    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
+    if title:
+        print(title)
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+
+
+def human_size(n: int | float | None) -> str:
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+# --- check ---------------------------------------------------------------------------------
+
+def render_check(report) -> None:
+    h = report.host
+    host_rows = [
+        ("host", f"{h.arch}, {h.distro}"),
+        ("kernel", f"{h.kernel} ({'binfmt_misc per user namespace' if h.kernel_ok else 'too old: needs >= 6.7'})"),
+        ("user", f"{h.user} ({'rootless' if h.rootless else 'root'}; user namespace layout {h.userns.get('layout')})"),
+        ("podman", h.podman or "MISSING"),
+        ("skopeo", h.skopeo or "MISSING"),
+        ("OCI runtime", h.oci_runtime or "unknown"),
+        ("host binfmt_misc", f"{h.binfmt_misc} (tbx does not need it)"),
+    ]
+    width = max(len(k) for k, _ in host_rows)
+    for k, v in host_rows:
+        print(f"{k.ljust(width)}  {v}")
+    print()
+    rows = []
+    for r in report.arches:
+        emu = r.emulator
+        rows.append((r.arch, r.oci_arch, r.mode,
+                     emu.path if emu else ("-" if r.mode != "emulated" else "not found"),
+                     ("yes" if emu.static else "no") if emu and emu.static is not None else "-",
+                     "yes" if r.ready else "NO",
+                     r.problems[0].problem if r.problems else ""))
+    table(None, ["ARCH", "OCI", "MODE", "EMULATOR", "STATIC", "READY", "PROBLEM"], rows)
+    problems = [(None, p) for p in h.problems] + [(r.arch, p) for r in report.arches for p in r.problems]
+    notes = [(r.arch, n) for r in report.arches for n in r.notes if "lacks the C flag" in n]
+    if problems:
+        print("\nProblems and fixes:")
+        for where, p in problems:
+            print(f"  - {where + ': ' if where else ''}{p.problem}\n    fix: {p.fix}")
+    if notes:
+        print("\nNotes:")
+        for where, n in notes:
+            print(f"  - {where}: {n}")
+    print("\n" + ("Ready." if report.ready else "Not ready: see the fixes above."))

@@ -1,0 +1,332 @@
+"""Host readiness: can this machine run containers of a given architecture, and if not, why and
+what to run. Returns data only; ``output`` renders it.
+
+Everything the checks read can be redirected for tests: ``root`` (filesystem root: emulators,
+os-release, subuid files, containers.conf), ``proc`` (binfmt_misc mount), ``kernel`` (release
+string), ``host_machine`` and ``tools`` (program -> version, or None when absent).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import arch as archmod
+from . import binfmt, hostinfo
+from .arch import Arch
+from .errors import TbxError
+
+SCHEMA_VERSION = 1
+CONTAINER_HOST_PREFIX = "/run/host"
+
+
+@dataclass
+class Problem:
+    problem: str
+    fix: str
+
+
+@dataclass
+class Emulator:
+    path: str                 # where it was found, as seen on the host
+    real_path: str            # symlinks resolved (on the host)
+    in_container: str         # the path the container sees through /run/host
+    static: bool | None = None
+    e_machine: int | None = None
+    built_for: str | None = None
+    executable: bool = False
+    problem: str | None = None
+    fix: str | None = None
+
+
+@dataclass
+class ArchReport:
+    arch: str
+    oci_arch: str
+    platform: str
+    mode: str                       # native | compat | emulated
+    ready: bool = False
+    emulator: Emulator | None = None
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    host_binfmt: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class HostReport:
+    arch: str
+    kernel: str
+    kernel_ok: bool
+    distro: str
+    family: str
+    user: str
+    rootless: bool
+    userns: dict
+    podman: str | None
+    skopeo: str | None
+    oci_runtime: str | None
+    binfmt_misc: str
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class Report:
+    host: HostReport
+    arches: list[ArchReport]
+    ready: bool
+    schema: int = SCHEMA_VERSION
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["host"]["ok"] = self.host.ok
+        return {"schema": d["schema"], "ready": d["ready"], "host": d["host"], "arches": d["arches"]}
+
+
+DEFAULT_SEARCH = ("/usr/bin", "/usr/local/bin", "/bin", "/usr/libexec/qemu-binfmt", "/usr/lib/qemu-user-static")
+
+
+def _under(root: Path, path: str) -> Path:
+    return root / path.lstrip("/")
+
+
+def resolve_in_root(root: Path, path: str, depth: int = 0) -> str:
+    """Resolve symlinks of an absolute ``path`` as seen from ``root`` (absolute links stay in it)."""
+    if depth > 40:
+        raise TbxError(f"too many levels of symbolic links at {path}")
+    parts = [p for p in path.split("/") if p]
+    done = "/"
+    for i, part in enumerate(parts):
+        cand = os.path.join(done, part)
+        host_p = _under(root, cand)
+        if host_p.is_symlink():
+            target = os.readlink(host_p)
+            nxt = target if target.startswith("/") else os.path.normpath(os.path.join(done, target))
+            rest = "/".join(parts[i + 1:])
+            return resolve_in_root(root, os.path.join(nxt, rest) if rest else nxt, depth + 1)
+        done = os.path.normpath(cand)
+    return done
+
+
+def candidate_paths(a: Arch, search: tuple[str, ...] = ()) -> list[str]:
+    dirs = list(search) + [d for d in os.environ.get("PATH", "").split(":") if d.startswith("/")] + list(DEFAULT_SEARCH)
+    names = (a.qemu_binary, f"qemu-{a.qemu}", f"{a.qemu}-binfmt-P")
+    seen, out = set(), []
+    for d in dirs:
+        for n in names:
+            p = os.path.normpath(os.path.join(d, n))
+            if p not in seen:
+                seen.add(p)
+                out.append(p)
+    return out
+
+
+def inspect_emulator(path: str, a: Arch, host_arch: Arch, root: Path, fam: str) -> Emulator:
+    from . import elf
+
+    real = resolve_in_root(root, path)
+    emu = Emulator(path=path, real_path=real, in_container=CONTAINER_HOST_PREFIX + real)
+    host_p = _under(root, real)
+    install = hostinfo.install_command("qemu", fam=fam)
+    try:
+        info = elf.read(host_p)
+    except TbxError as e:
+        emu.problem = f"{path} is not a usable emulator: {e.message}"
+        emu.fix = install
+        return emu
+    emu.static, emu.e_machine = info.is_static, info.e_machine
+    built = archmod.by_e_machine(info.e_machine, info.elf_class)
+    emu.built_for = built.name if built else f"e_machine {info.e_machine}"
+    emu.executable = os.access(host_p, os.X_OK)
+    if info.e_machine != host_arch.e_machine:
+        emu.problem = (f"{path} is built for {emu.built_for}, not for this {host_arch.name} host, "
+                       f"so the kernel cannot run it")
+        emu.fix = f"Install the {host_arch.name} build of the emulator: {install}"
+    elif not info.is_static:
+        emu.problem = (f"{path} is dynamically linked (interpreter {info.interpreter}): inside a "
+                       f"{a.name} container its {host_arch.name} libraries do not exist, so it cannot start")
+        emu.fix = f"Install the statically linked emulator ({a.qemu_binary}): {install}"
+    elif not emu.executable:
+        emu.problem = f"{path} is not executable"
+        emu.fix = f"sudo chmod 755 {real}"
+    return emu
+
+
+def find_emulator(a: Arch, host_arch: Arch, root: Path = Path("/"), search: tuple[str, ...] = (),
+                  fam: str = "debian") -> Emulator | None:
+    """The first usable emulator; if none is usable, the first one found (with its problem)."""
+    first = None
+    for p in candidate_paths(a, search):
+        hp = _under(root, p)
+        if not (hp.exists() or hp.is_symlink()):
+            continue
+        emu = inspect_emulator(p, a, host_arch, root, fam)
+        if emu.problem is None:
+            return emu
+        first = first or emu
+    return first
+
+
+def _oci_runtime(root: Path, home: Path | None) -> str | None:
+    import tomllib
+
+    files = [root / "usr/share/containers/containers.conf", root / "etc/containers/containers.conf"]
+    files += sorted((root / "etc/containers/containers.conf.d").glob("*.conf"))
+    if home is not None:
+        files += [home / ".config/containers/containers.conf"]
+        files += sorted((home / ".config/containers/containers.conf.d").glob("*.conf"))
+    runtime = None
+    for f in files:
+        try:
+            data = tomllib.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        runtime = data.get("engine", {}).get("runtime", runtime)
+    if runtime is None:
+        for name in ("crun", "runc"):
+            if any(_under(root, d + "/" + name).exists() for d in ("/usr/bin", "/usr/local/bin", "/usr/sbin")):
+                return name
+    return runtime
+
+
+def tool_versions() -> dict[str, str | None]:
+    from . import runner
+
+    out: dict[str, str | None] = {}
+    for tool in ("podman", "skopeo"):
+        if runner.which(tool) is None:
+            out[tool] = None
+            continue
+        r = runner.run([tool, "--version"], timeout=30)
+        m = re.search(r"version\s+(\S+)", r.stdout or "")
+        out[tool] = m.group(1) if m else (r.stdout or "").strip() or "unknown"
+    return out
+
+
+def check_host(*, root: Path = Path("/"), proc: Path = binfmt.PROC_BINFMT, kernel: str | None = None,
+               host_machine: str | None = None, tools: dict | None = None, uid: int | None = None,
+               user: str | None = None, home: Path | None = None, max_userns: int | None = None) -> HostReport:
+    host_arch = archmod.host(host_machine)
+    rel = hostinfo.os_release(root)
+    fam = hostinfo.family(root)
+    kernel = kernel if kernel is not None else os.uname().release
+    uid = os.getuid() if uid is None else uid
+    if user is None:
+        try:
+            pw = pwd.getpwuid(uid)
+            user, home = pw.pw_name, home or Path(pw.pw_dir)
+        except KeyError:
+            user = str(uid)
+    tools = tool_versions() if tools is None else tools
+    problems: list[Problem] = []
+
+    kernel_ok = hostinfo.kernel_has_binfmt_userns(kernel)
+    if not kernel_ok:
+        problems.append(Problem(
+            f"kernel {kernel} is older than 6.7: it has no binfmt_misc per user namespace, so "
+            "emulated containers cannot register their emulator privately",
+            "Upgrade to Linux 6.7 or newer (the distribution's current kernel package)"))
+
+    if max_userns is None:
+        try:
+            max_userns = int((root / "proc/sys/user/max_user_namespaces").read_text()) if root != Path("/") \
+                else int(Path("/proc/sys/user/max_user_namespaces").read_text())
+        except (OSError, ValueError):
+            max_userns = -1
+    rootless = uid != 0
+    userns: dict = {"max_user_namespaces": max_userns}
+    if max_userns == 0:
+        problems.append(Problem("user namespaces are disabled (user.max_user_namespaces = 0)",
+                                "sudo sysctl -w user.max_user_namespaces=28633"))
+    if rootless:
+        subuid = hostinfo.subid_ranges(user, uid, root / "etc/subuid")
+        subgid = hostinfo.subid_ranges(user, uid, root / "etc/subgid")
+        userns.update(subuid=subuid, subgid=subgid, layout="keep-id")
+        if not subuid or not subgid:
+            problems.append(Problem(
+                f"user {user} has no subordinate {'uid' if not subuid else 'gid'} range, so rootless "
+                "podman cannot make a user namespace",
+                f"sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}"))
+        if not any(_under(root, d + "/newuidmap").exists() for d in ("/usr/bin", "/bin", "/usr/sbin")):
+            problems.append(Problem("newuidmap is not installed (rootless podman needs it)",
+                                    hostinfo.install_command("newuidmap", fam=fam)))
+    else:
+        userns.update(layout="identity", auto_subuid=hostinfo.subid_ranges("containers", -1, root / "etc/subuid"))
+
+    for tool in ("podman", "skopeo"):
+        if not tools.get(tool):
+            why = "containers" if tool == "podman" else "pulling foreign-architecture images"
+            problems.append(Problem(f"{tool} is not installed (needed for {why})",
+                                    hostinfo.install_command(tool, fam=fam)))
+
+    return HostReport(
+        arch=host_arch.name, kernel=kernel, kernel_ok=kernel_ok,
+        distro=rel.get("PRETTY_NAME", rel.get("ID", "unknown")), family=fam,
+        user=user, rootless=rootless, userns=userns,
+        podman=tools.get("podman"), skopeo=tools.get("skopeo"),
+        oci_runtime=_oci_runtime(root, home if rootless else None),
+        binfmt_misc=binfmt.read_status(proc), problems=problems)
+
+
+def check_arch(a: Arch, host: HostReport, *, root: Path = Path("/"), proc: Path = binfmt.PROC_BINFMT,
+               search: tuple[str, ...] = (), entries: list[binfmt.Entry] | None = None) -> ArchReport:
+    host_arch = archmod.resolve(host.arch)
+    m = archmod.mode(a, host_arch)
+    rep = ArchReport(arch=a.name, oci_arch=a.oci_arch, platform=a.platform, mode=m)
+    entries = binfmt.read_entries(proc) if entries is None else entries
+    for e in binfmt.entries_for(a, entries):
+        rep.host_binfmt.append(e.as_dict())
+        if e.enabled and not e.has_credentials and m == "emulated":
+            rep.notes.append(f"the host's binfmt entry {e.name} lacks the C flag: under tools that use it, "
+                             "setuid programs such as sudo fail ('effective uid is not 0'); tbx does not use it")
+    if m != "emulated":
+        rep.notes.append(f"{a.name} runs {'natively' if m == 'native' else 'in compat mode'} on this "
+                         f"{host_arch.name} host: no emulator needed")
+    else:
+        emu = find_emulator(a, host_arch, root, search, host.family)
+        rep.emulator = emu
+        if emu is None:
+            rep.problems.append(Problem(f"no QEMU user-mode emulator for {a.name} ({a.qemu_binary}) was found",
+                                        hostinfo.install_command("qemu", fam=host.family)))
+        elif emu.problem:
+            rep.problems.append(Problem(emu.problem, emu.fix or ""))
+        if not host.kernel_ok:
+            rep.problems.append(Problem(f"kernel {host.kernel} < 6.7: no private binfmt_misc for the container",
+                                        "Upgrade to Linux 6.7 or newer"))
+    rep.ready = not rep.problems and host.ok
+    return rep
+
+
+def check(arch_names: list[str] | None = None, *, search: tuple[str, ...] = (), **host_kw) -> Report:
+    """The whole report. With ``arch_names``: those arches, ready = all of them ready; without:
+    every known arch, ready = the host-wide prerequisites hold."""
+    root = host_kw.get("root", Path("/"))
+    proc = host_kw.get("proc", binfmt.PROC_BINFMT)
+    wanted = [archmod.resolve(n) for n in arch_names] if arch_names else list(archmod.ARCHES)
+    seen: list[Arch] = []
+    for a in wanted:
+        if a not in seen:
+            seen.append(a)
+    host = check_host(**host_kw)
+    entries = binfmt.read_entries(proc)
+    reports = [check_arch(a, host, root=root, proc=proc, search=search, entries=entries) for a in seen]
+    ready = all(r.ready for r in reports) if arch_names else host.ok
+    return Report(host=host, arches=reports, ready=ready)
+
+
+def require_ready(a: Arch, *, search: tuple[str, ...] = ()) -> ArchReport:
+    """For create/enter/run: the arch's report, or a TbxError with the first problem and its fix."""
+    host = check_host(tools={"podman": "present", "skopeo": "present"})
+    rep = check_arch(a, host, search=search)
+    problems = rep.problems + [p for p in host.problems if p not in rep.problems]
+    if problems:
+        p = problems[0]
+        raise TbxError(f"this host cannot run {a.name} containers: {p.problem}", fix=p.fix,
+                       details="Run 'tbx check --arch %s' for the full picture" % a.name)
+    return rep
