@@ -164,7 +164,10 @@ def find_emulator(a: Arch, host_arch: Arch, root: Path = Path("/"), search: tupl
     first = None
     for p in candidate_paths(a, search):
         hp = _under(root, p)
-        if not (hp.exists() or hp.is_symlink()):
+        try:
+            if not (hp.exists() or hp.is_symlink()):
+                continue
+        except OSError:  # a directory on PATH this user cannot search
             continue
         emu = inspect_emulator(p, a, host_arch, root, fam)
         if emu.problem is None:

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from .. import containers, runner
+from ._lookup import lookup
+
+
+def enter(*, name: str | None, arch: str | None, distro: str | None, release: str | None) -> int:
+    info = lookup(name=name, arch=arch, distro=distro, release=release)
+    containers.ensure_running(info)
+    user = containers.invoking_user()
+    # The user's shell when the container has it, else sh; as a login shell.
+    shell = ["/bin/sh", "-c", 'if [ -x "$1" ]; then exec "$1" -l; fi; exec /bin/sh -l', "sh", user.shell]
+    argv = containers.exec_argv(info, shell, user=user, interactive=True, tty=True)
+    runner.execvp(argv)

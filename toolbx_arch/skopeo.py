@@ -1,0 +1,224 @@
+"""skopeo inspect/copy for one architecture, honestly.
+
+- The raw manifest says whether a reference is an index: then the platform's own manifest is
+  selected from it by digest (skopeo 1.9's ``Digest`` reports the index's digest for every
+  platform), and a platform the index does not offer is an error listing what it offers.
+- A single-arch image is never accepted for another arch: skopeo's ``--override-arch`` silently
+  returns it, so the delivered ``Architecture`` is always compared with the one asked.
+- Every registry failure gets its own one-line reason and fix (DNS, refused, TLS, 401, unknown
+  repository, unknown tag), never "architecture not supported".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+
+from . import runner
+from .arch import Arch
+from .errors import TbxError
+from .naming import Reference, normalize
+
+INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
+               "application/vnd.docker.distribution.manifest.list.v2+json")
+
+
+@dataclass
+class Platform:
+    os: str
+    architecture: str
+    variant: str | None
+    digest: str
+
+    def __str__(self) -> str:
+        s = f"{self.os}/{self.architecture}"
+        return f"{s}/{self.variant}" if self.variant else s
+
+
+@dataclass
+class ImageInfo:
+    reference: str            # as given, normalized
+    pinned: str               # repository@digest of the selected platform's manifest
+    digest: str               # that manifest's digest
+    os: str
+    architecture: str
+    variant: str | None
+    created: str | None
+    layers: int
+    size: int                 # compressed bytes, sum of layers
+    multi_arch: bool
+    index_digest: str | None
+    platforms: list[Platform] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["platform"] = f"{self.os}/{self.architecture}" + (f"/{self.variant}" if self.variant else "")
+        d["platforms"] = [{**asdict(p), "platform": str(p)} for p in self.platforms]
+        return d
+
+
+def _auth_args(authfile: str | None, tls_verify: bool, prefix: str = "") -> list[str]:
+    args = []
+    if authfile:
+        args += [f"--{prefix}authfile", authfile]
+    if not tls_verify:
+        args.append(f"--{prefix}tls-verify=false")
+    return args
+
+
+def classify(stderr: str, ref: Reference, authfile: str | None, tls_verify: bool = True) -> TbxError:
+    """Turn skopeo's stderr into one reason and one fix."""
+    text = stderr.strip()
+    msg = re.findall(r'msg="((?:[^"\\]|\\.)*)"', text)
+    last = (msg[-1] if msg else text.splitlines()[-1] if text else "unknown error").replace('\\"', '"')
+    host = ref.domain or "docker.io"
+    low = text.lower()
+    if "no such host" in low or "server misbehaving" in low or "temporary failure in name resolution" in low:
+        return TbxError(f"registry {host} could not be found (DNS lookup failed)", details=last,
+                        fix=f"Check the registry name in {ref} and your network/DNS settings")
+    if "connection refused" in low:
+        return TbxError(f"registry {host} refused the connection", details=last,
+                        fix="Check the registry address and port, and that the registry is running")
+    if "i/o timeout" in low or "no route to host" in low or "network is unreachable" in low:
+        return TbxError(f"registry {host} cannot be reached", details=last, fix="Check your network connection")
+    if "http response to https client" in low or "x509" in low or "certificate" in low or "tls:" in low:
+        return TbxError(f"TLS connection to {host} failed", details=last,
+                        fix=f"Use a registry with a valid certificate, or --no-tls-verify for {host} if you trust it")
+    if "unauthorized" in low or "authentication required" in low or "denied" in low or " 401" in low:
+        if authfile:
+            return TbxError(f"registry {host} rejected the credentials in {authfile}", details=last,
+                            fix=f"podman login --authfile {authfile} {host}")
+        return TbxError(f"registry {host} requires authentication", details=last,
+                        fix=f"podman login {host}, or pass --authfile FILE")
+    if "manifest unknown" in low:
+        tags = _list_tags(ref, authfile, tls_verify)
+        if tags is None:
+            return TbxError(f"repository {ref.repository} does not exist", details=last,
+                            fix="Check the image name for typos")
+        shown = ", ".join(tags[:10]) + (" …" if len(tags) > 10 else "")
+        return TbxError(f"{ref} was not found: the repository has no tag {ref.tag or ref.digest!r}",
+                        details=f"Tags it has: {shown or 'none'}", fix="Use one of those tags")
+    if "name unknown" in low or "repository name not known" in low or "not found" in low:
+        return TbxError(f"repository {ref.repository} does not exist", details=last,
+                        fix="Check the image name for typos")
+    return TbxError(f"skopeo failed for {ref}", details=last)
+
+
+def _skopeo(args: list[str], ref: Reference, authfile: str | None, text: bool = True):
+    r = runner.run(["skopeo", *args], timeout=600, text=text)
+    if r.returncode != 0:
+        err = r.stderr if text else r.stderr.decode(errors="replace")
+        raise classify(err, ref, authfile, "--tls-verify=false" not in args)
+    return r.stdout
+
+
+def _list_tags(ref: Reference, authfile: str | None, tls_verify: bool) -> list[str] | None:
+    """The repository's tags, or None when the repository does not exist."""
+    r = runner.run(["skopeo", "list-tags", *_auth_args(authfile, tls_verify), f"docker://{ref.repository}"],
+                   timeout=120)
+    if r.returncode != 0:
+        return None
+    try:
+        return sorted(json.loads(r.stdout).get("Tags") or [])
+    except ValueError:
+        return []
+
+
+def _platforms(index: dict) -> list[Platform]:
+    out = []
+    for m in index.get("manifests", []):
+        p = m.get("platform") or {}
+        if p.get("architecture") in (None, "unknown"):
+            continue  # attestation manifests and the like
+        out.append(Platform(p.get("os", "?"), p["architecture"], p.get("variant"), m["digest"]))
+    return out
+
+
+def select(platforms: list[Platform], a: Arch) -> Platform | None:
+    matches = [p for p in platforms if p.os == "linux" and p.architecture == a.oci_arch]
+    if a.oci_variant:
+        exact = [p for p in matches if p.variant == a.oci_variant]
+        if exact:
+            return exact[0]
+        if a.oci_arch == "arm":  # arm/v6 cannot stand in for v7 the other way round; accept unknown only
+            matches = [p for p in matches if p.variant in (None, "", "v7")]
+    return matches[0] if matches else None
+
+
+def inspect(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool = True) -> ImageInfo:
+    r = normalize(ref)
+    opts = _auth_args(authfile, tls_verify)
+    raw = _skopeo(["inspect", "--raw", *opts, f"docker://{r}"], r, authfile, text=False)
+    try:
+        manifest = json.loads(raw)
+    except ValueError as e:
+        raise TbxError(f"{r}: the registry returned a manifest that is not JSON") from e
+    media = manifest.get("mediaType", "")
+    platforms: list[Platform] = []
+    index_digest = None
+    if media in INDEX_TYPES or "manifests" in manifest:
+        platforms = _platforms(manifest)
+        index_digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        chosen = select(platforms, a)
+        if chosen is None:
+            offered = ", ".join(str(p) for p in platforms) or "nothing"
+            raise TbxError(f"{r} has no linux/{a.oci_arch} image; it offers: {offered}",
+                           fix="Pick an architecture the image offers (tbx image inspect REF --arch …)")
+        digest = chosen.digest
+    else:
+        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    pinned = f"{r.repository}@{digest}"
+    if platforms:
+        raw = _skopeo(["inspect", "--raw", *opts, f"docker://{pinned}"], r, authfile, text=False)
+        manifest = json.loads(raw)
+    chosen_variant = next((p.variant for p in platforms if p.digest == digest), None)
+    over = ["--override-os", "linux", "--override-arch", a.oci_arch]
+    if a.oci_variant and a.oci_arch == "arm":
+        over += ["--override-variant", a.oci_variant]
+    data = json.loads(_skopeo(["inspect", *over, *opts, f"docker://{pinned}"], r, authfile))
+    layers = manifest.get("layers") or manifest.get("fsLayers") or []
+    info = ImageInfo(
+        reference=str(r), pinned=pinned, digest=digest, os=data.get("Os", "linux"),
+        architecture=data.get("Architecture", "?"), variant=data.get("Variant") or chosen_variant,
+        created=data.get("Created"), layers=len(data.get("Layers") or layers),
+        size=sum(int(x.get("size") or 0) for x in layers), multi_arch=bool(platforms),
+        index_digest=index_digest, platforms=platforms)
+    verify(info, a)
+    return info
+
+
+def verify(info: ImageInfo, a: Arch) -> None:
+    if info.architecture != a.oci_arch or info.os != "linux":
+        what = f"{info.os}/{info.architecture}"
+        if not info.multi_arch:
+            raise TbxError(f"{info.reference} is a single-architecture {what} image, not linux/{a.oci_arch}",
+                           details="(skopeo returns it for any --override-arch; tbx does not accept it)",
+                           fix=f"Use an image built for {a.name}, or create a {info.architecture} container instead")
+        raise TbxError(f"{info.reference} delivered a {what} image for linux/{a.oci_arch}")
+
+
+def copy(info: ImageInfo, a: Arch, dest: str, *, authfile: str | None = None, tls_verify: bool = True,
+         on_line=None) -> None:
+    """skopeo copy the pinned manifest into containers-storage:DEST, reporting progress lines."""
+    import subprocess
+
+    r = normalize(info.reference)
+    over = ["--override-os", "linux", "--override-arch", a.oci_arch]
+    args = ["skopeo", "copy", *over, *_auth_args(authfile, tls_verify, "src-"),
+            f"docker://{info.pinned}", f"containers-storage:{dest}"]
+    proc = runner.popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if on_line:
+                on_line(line.rstrip())
+        err = proc.stderr.read() if proc.stderr else ""
+        rc = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if rc != 0:
+        raise classify(err, r, authfile, tls_verify)
