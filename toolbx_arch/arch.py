@@ -67,7 +67,7 @@ ARCHES: tuple[Arch, ...] = (
          _hex("ff ff ff ff ff ff ff fc ff ff ff ff ff ff ff ff fe ff ff 00")),
     Arch("s390x", ("s390", "systemz", "ibmz"), "s390x", None, 22, 64, "big", "s390x",
          _hex("7f 45 4c 46 02 02 01 00 00 00 00 00 00 00 00 00 00 02 00 16"),
-         _hex("ff ff ff ff ff ff ff 00 ff ff ff ff ff ff ff ff ff fe ff ff")),
+         _hex("ff ff ff ff ff ff ff fc ff ff ff ff ff ff ff ff ff fe ff ff")),
     Arch("riscv64", ("riscv", "rv64", "rv64gc", "riscv64gc"), "riscv64", None, 243, 64, "little", "riscv64",
          _hex("7f 45 4c 46 02 01 01 00 00 00 00 00 00 00 00 00 02 00 f3 00"), _hex(_MASK_STRICT)),
 )

@@ -89,7 +89,8 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator_in_contain
     mounts = [{"type": "bind", "source": "/", "target": hostspec.HOST_PREFIX, "read_only": True,
                "propagation": "rslave"},
               {"type": "bind", "source": str(status_dir(name)), "target": hostspec.STATUS_DIR}]
-    if os.path.isdir(user.home):
+    # --userns auto maps the user to an unrelated range: a shared home would be unusable there.
+    if os.path.isdir(user.home) and userns != "auto":
         mounts.append({"type": "bind", "source": user.home, "target": user.home, "propagation": "rslave"})
     xdg = os.environ.get("XDG_RUNTIME_DIR")
     if xdg and os.path.isdir(xdg) and not user.home.startswith(xdg):
@@ -117,6 +118,10 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator_in_contain
         kw.update(userns_mode="private", idmappings={"UIDMap": ident, "GIDMap": ident}, user="root:root")
     else:
         kw.update(userns_mode="auto", idmappings={"AutoUserNs": True}, user="root:root")
+        # sysfs cannot be mounted afresh in a user namespace that does not own the (host's)
+        # network namespace: bind the host's instead.
+        mounts.append({"type": "bind", "source": "/sys", "target": "/sys", "read_only": True,
+                       "propagation": "rslave"})
     return kw
 
 
@@ -172,7 +177,7 @@ def find(name: str | None, arch: str | None, *, image: str | None = None) -> Inf
 
     Never picks a container of another architecture than the one asked, and never creates one.
     """
-    a = archmod.resolve(arch) if arch else None
+    a = archmod.resolve(arch) if arch is not None else None
     if name:
         naming.validate_container_name(name)
         info = inspect(name)

@@ -113,3 +113,11 @@ def engine() -> Iterator["object"]:
 def api_error(e) -> TbxError:
     explanation = getattr(e, "explanation", None) or str(e)
     return TbxError(f"podman: {explanation}", exit_code=EXIT_ENGINE)
+
+
+def state_of(container) -> str:
+    """A container's state from either API form (list: a string; inspect: a dict)."""
+    st = container.attrs.get("State")
+    if isinstance(st, dict):
+        return str(st.get("Status", "unknown"))
+    return str(st or "unknown")

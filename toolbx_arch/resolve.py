@@ -61,7 +61,7 @@ def target(*, image: str | None, distro: str | None, release: str | None, arch: 
     if image and (distro or release):
         raise TbxError("--image cannot be combined with --distro or --release",
                        fix="Give either --image REF, or --distro D --release R")
-    asked = archmod.resolve(arch) if arch else None
+    asked = archmod.resolve(arch) if arch is not None else None
     if image is None:
         image = image_for_distro(distro, release, cfg) if (distro or release) else (
             cfg.default_image or image_for_distro(None, None, cfg))

@@ -108,7 +108,7 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
 def _remove_own(client, create_id: str) -> None:
     """Undo a half-made create: remove only the container this create made (by its create id)."""
     try:
-        for c in client.containers.list(all=True, filters={"label": [f"{naming.LABEL_CREATE_ID}={create_id}"]}):
+        for c in client.containers.list(all=True, filters={"label": f"{naming.LABEL_CREATE_ID}={create_id}"}):
             c.remove(force=True)
     except Exception:  # cleanup must not hide the original error
         pass

@@ -6,7 +6,7 @@ from ..config import load
 
 
 def _arch(name: str | None) -> archmod.Arch:
-    if name is None:
+    if name is None:  # an empty --arch is an error, not a default
         name = load().default_arch or archmod.host().name
     return archmod.resolve(name)
 

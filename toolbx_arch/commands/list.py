@@ -20,7 +20,7 @@ def collect(*, containers: bool = True, images: bool = True, arch: str | None = 
     a = archmod.resolve(arch) if arch else None
     out: dict = {}
     with podman_client.engine() as client:
-        ctrs = client.containers.list(all=True, filters={"label": [f"{naming.LABEL_MANAGED}=true"]})
+        ctrs = client.containers.list(all=True, filters={"label": f"{naming.LABEL_MANAGED}=true"})
         rows = []
         used: set[str] = set()
         for c in ctrs:
@@ -29,8 +29,8 @@ def collect(*, containers: bool = True, images: bool = True, arch: str | None = 
             if a and labels.get(naming.LABEL_ARCH) != a.name:
                 continue
             rows.append({"name": c.name, "arch": labels.get(naming.LABEL_ARCH), "oci_arch": labels.get(naming.LABEL_OCI_ARCH),
-                         "image": labels.get("io.github.tbx.image") or c.attrs.get("Image"), "status": c.status,
-                         "created": c.attrs.get("Created") or c.attrs.get("CreatedAt"), "id": c.id})
+                         "image": labels.get("io.github.tbx.image") or c.attrs.get("Image"), "status": podman_client.state_of(c),
+                         "created": c.attrs.get("CreatedAt") or c.attrs.get("Created"), "id": c.id})
         if containers:
             out["containers"] = sorted(rows, key=lambda r: r["name"])
         if images:

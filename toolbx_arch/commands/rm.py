@@ -32,7 +32,7 @@ def rm(names: list[str], *, force: bool, all_: bool) -> int:
 
     with podman_client.engine() as client:
         if all_:
-            targets = client.containers.list(all=True, filters={"label": [f"{naming.LABEL_MANAGED}=true"]})
+            targets = client.containers.list(all=True, filters={"label": f"{naming.LABEL_MANAGED}=true"})
         else:
             targets = []
             for n in names:
@@ -43,7 +43,7 @@ def rm(names: list[str], *, force: bool, all_: bool) -> int:
                 if (c.labels or {}).get(naming.LABEL_MANAGED) != "true":
                     raise TbxError(f"container {n} was not created by tbx", fix=f"Use 'podman rm {n}'")
                 targets.append(c)
-        running = [c.name for c in targets if c.status == "running"]
+        running = [c.name for c in targets if podman_client.state_of(c) == "running"]
         if running and not force:
             raise TbxError(f"container{'s' if len(running) > 1 else ''} {', '.join(running)} "
                            f"{'are' if len(running) > 1 else 'is'} running", fix="tbx rm --force …")

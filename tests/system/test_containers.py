@@ -1,0 +1,126 @@
+"""Issue 6: create, list, rm through the podman API, rootful and rootless."""
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from .conftest import TBX
+
+
+def list_json(runner):
+    r = runner.tbx("list", "--json")
+    assert r.rc == 0, r.text
+    return json.loads(r.out)
+
+
+def api_services(runner) -> list[str]:
+    r = subprocess.run(["pgrep", "-af", "podman system service"], capture_output=True, text=True)
+    return [l for l in r.stdout.splitlines() if "/tbx/podman-" in l]
+
+
+def test_foreign_and_native_containers_coexist(who, host, cleanup):
+    arm, native = "debian-12-arm64", "debian-12"
+    cleanup(who, arm, native)
+    native_id_before = who.image_id(host.index_ref)
+
+    r = who.tbx("create", "--arch", "aarch64", "--image", host.index_ref, "-y", "--no-tls-verify")
+    assert r.rc == 0, r.text
+    assert arm in r.out
+    assert who.image_id(host.index_ref) == native_id_before  # native tag untouched (created or not)
+
+    r = who.tbx("create", "--arch", "x86_64", "--image", host.index_ref, "-y", "--no-tls-verify")
+    assert r.rc == 0, r.text
+
+    rows = {c["name"]: c for c in list_json(who)["containers"]}
+    assert rows[arm]["arch"] == "aarch64" and rows[arm]["oci_arch"] == "arm64"
+    assert rows[native]["arch"] == "x86_64" and rows[native]["oci_arch"] == "amd64"
+    insp = json.loads(who.podman("container", "inspect", arm).out)[0]
+    img = json.loads(who.podman("image", "inspect", insp["Image"]).out)[0]
+    assert img["Architecture"] == "arm64"
+    assert insp["Config"]["Labels"]["io.github.tbx.arch"] == "aarch64"
+    assert rows[arm]["image"] == f"{host.index_ref}-arm64"
+
+    r = who.tbx("rm", arm, native)
+    assert r.rc == 0, r.text
+    names = {c["name"] for c in list_json(who)["containers"]}
+    assert arm not in names and native not in names
+    assert not api_services(who)
+
+
+def test_create_twice_says_already_exists(root, host, name, cleanup):
+    cleanup(root, name)
+    assert root.tbx("create", name, "--arch", "arm64", "--image", host.index_ref, "-y", "--no-tls-verify").rc == 0
+    r = root.tbx("create", name, "--arch", "arm64", "--image", host.index_ref, "-y", "--no-tls-verify")
+    assert r.rc == 1 and "already exists" in r.err
+
+
+def test_concurrent_creates_of_one_name_make_one_container(root, host, name, cleanup):
+    cleanup(root, name)
+    assert root.tbx("image", "pull", host.index_ref, "--arch", "arm64", "--no-tls-verify").rc == 0
+    argv = root.argv([TBX, "create", name, "--arch", "arm64", "--image", host.index_ref, "--no-tls-verify"])
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL, env=root.env) for _ in range(2)]
+    results = [(p.wait(120), p.stdout.read(), p.stderr.read()) for p in procs]
+    codes = sorted(rc for rc, _, _ in results)
+    assert codes == [0, 1], results
+    loser = next(err for rc, _, err in results if rc == 1)
+    assert "already exists" in loser and "Traceback" not in loser
+    assert root.containers().count(name) == 1
+
+
+def test_failed_create_leaves_no_container(root, host, name, cleanup, tmp_path):
+    """An image where /usr/libexec is a file: installing the init fails after podman created the
+    container; tbx must remove it again."""
+    cleanup(root, name)
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "usr").mkdir(parents=True)
+    (rootfs / "usr" / "libexec").write_text("not a directory\n")
+    tar = tmp_path / "broken.tar"
+    subprocess.run(["tar", "-C", rootfs, "-cf", tar, "."], check=True)
+    img = f"localhost/tbxt-broken:{name}"
+    subprocess.run(["podman", "import", "--arch", "amd64", str(tar), img], check=True, capture_output=True)
+    try:
+        r = root.tbx("create", name, "--arch", "x86_64", "--image", img, "-y")
+        assert r.rc != 0 and "Traceback" not in r.text
+        assert name not in root.containers()
+    finally:
+        root.podman("rmi", "-f", img)
+
+
+def test_create_of_a_single_arch_image_for_another_arch_creates_nothing(who, host, name):
+    before = (who.images_state(), who.containers())
+    r = who.tbx("create", name, "--arch", "arm64", "--image", host.single_ref, "-y", "--no-tls-verify")
+    assert r.rc == 1 and "single-architecture linux/amd64" in r.err
+    assert (who.images_state(), who.containers()) == before
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["--arch", "arm65"], "architecture 'arm65' is not supported"),
+    (["--arch", ""], "architecture name is empty"),
+    (["--image", "Not A Ref"], "is not a valid image reference"),
+    (["--arch", "arm64", "--image", "x", "--distro", "fedora"], "cannot be combined"),
+])
+def test_bad_input_is_one_clear_error(root, name, args, expect):
+    before = root.containers()
+    r = root.tbx("create", name, *args, "-y")
+    assert r.rc == 1 and expect in r.err and "Traceback" not in r.text
+    assert root.containers() == before
+
+
+def test_bad_container_name(root, host):
+    r = root.tbx("create", "-bad/name", "--arch", "arm64", "--image", host.index_ref, "-y", "--no-tls-verify")
+    assert r.rc != 0 and "Traceback" not in r.text
+
+
+def test_rm_unknown_and_running(root, host, name, cleanup):
+    cleanup(root, name)
+    r = root.tbx("rm", "no-such-tbx-container")
+    assert r.rc == 1 and "does not exist" in r.err
+    assert root.tbx("create", name, "--arch", "arm64", "--image", host.index_ref, "-y", "--no-tls-verify").rc == 0
+    assert root.tbx("run", "-c", name, "true").rc == 0
+    r = root.tbx("rm", name)
+    assert r.rc == 1 and "running" in r.err and "--force" in r.err
+    assert root.tbx("rm", "--force", name).rc == 0
+    assert name not in root.containers()

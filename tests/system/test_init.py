@@ -1,0 +1,129 @@
+"""Issue 7: the init registers the emulator in the container's private binfmt_misc (no host
+entry needed: provisioning left the host's qemu entries disabled); run and enter work, sudo
+works for a non-root user; the init refuses the host's instance."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from toolbx_arch import binfmt, hostspec
+from toolbx_arch.arch import resolve
+
+from .conftest import TBX, Runner
+
+LAYOUTS = ["root-identity", "root-auto", "rootless"]
+
+
+@pytest.fixture(params=LAYOUTS)
+def box(request, host, cleanup):
+    """An aarch64 container made by `tbx create` in each user-namespace layout."""
+    layout = request.param
+    runner = Runner(host, rootless=layout == "rootless")
+    name = f"tbxt-init-{layout}"
+    cleanup(runner, name)
+    runner.rm_containers(name)
+    extra = ["--userns", "auto"] if layout == "root-auto" else []
+    r = runner.tbx("create", name, "--arch", "aarch64", "--image", host.index_ref, "-y", "--no-tls-verify", *extra)
+    assert r.rc == 0, r.text
+    return runner, name
+
+
+def host_qemu_entries_disabled():
+    entries = [e for e in binfmt.read_entries() if e.matches(resolve("aarch64"))]
+    return all(not e.enabled for e in entries)
+
+
+def test_host_has_no_enabled_aarch64_entry(host):
+    assert host_qemu_entries_disabled(), "provisioning must leave the host's qemu entries disabled"
+
+
+def test_run_in_foreign_container(box):
+    runner, name = box
+    r = runner.tbx("run", "-c", name, "uname", "-m")
+    assert (r.rc, r.out.strip()) == (0, "aarch64"), r.text
+    assert runner.tbx("run", "-c", name, "sh", "-c", "exit 7").rc == 7
+    r = runner.tbx("run", "-c", name, "no-such-command-xyz")
+    assert r.rc == 127
+    assert runner.tbx("run", "-c", name, "/etc/hostname").rc == 126
+    # The registration is private, with the C flag, and the interpreter under /run/host.
+    r = runner.tbx("run", "-c", name, "cat", "/proc/sys/fs/binfmt_misc/qemu-aarch64")
+    assert r.rc == 0 and "enabled" in r.out and "flags: FC" in r.out or "flags: OCF" in r.out.replace("POCF", "OCF")
+    assert "interpreter /run/host/usr/bin/qemu-aarch64-static" in r.out
+    logs = runner.podman("logs", name)
+    assert "registered qemu-aarch64 in a private binfmt_misc instance" in logs.out + logs.err
+
+
+def test_sudo_works_for_the_non_root_user(rootless, host, cleanup):
+    name = "tbxt-sudo"
+    cleanup(rootless, name)
+    rootless.rm_containers(name)
+    assert rootless.tbx("create", name, "--arch", "aarch64", "--image", host.index_ref, "-y", "--no-tls-verify").rc == 0
+    r = rootless.tbx("run", "-c", name, "id", "-u")
+    assert r.out.strip() == str(host.uid), r.text
+    r = rootless.tbx("run", "-c", name, "sudo", "-n", "id", "-u")
+    assert (r.rc, r.out.strip()) == (0, "0"), r.text
+    # The home directory is the user's own, bind-mounted, with true ownership.
+    r = rootless.tbx("run", "-c", name, "sh", "-c", 'echo hi > "$HOME/tbxt-probe" && stat -c %u "$HOME/tbxt-probe"')
+    assert r.out.strip() == str(host.uid), r.text
+    assert os.stat(f"/home/{host.user}/tbxt-probe").st_uid == host.uid
+    os.unlink(f"/home/{host.user}/tbxt-probe")
+
+
+def test_stop_and_run_again_re_registers(box):
+    runner, name = box
+    assert runner.tbx("run", "-c", name, "true").rc == 0
+    assert runner.podman("stop", "-t", "2", name).rc == 0
+    r = runner.tbx("run", "-c", name, "uname", "-m")
+    assert (r.rc, r.out.strip()) == (0, "aarch64"), r.text
+    logs = runner.podman("logs", name)
+    assert (logs.out + logs.err).count("registered qemu-aarch64") == 2
+
+
+def test_enter_gives_an_interactive_foreign_shell(root, host, cleanup):
+    pexpect = pytest.importorskip("pexpect")
+    name = "tbxt-enter"
+    cleanup(root, name)
+    root.rm_containers(name)
+    assert root.tbx("create", name, "--arch", "aarch64", "--image", host.index_ref, "-y", "--no-tls-verify").rc == 0
+    child = pexpect.spawn(TBX, ["enter", name], env={**root.env, "TERM": "dumb", "PS1": "tbx$ "},
+                          cwd="/root", encoding="utf-8", timeout=60)
+    child.sendline("echo ARCH=$(uname -m)")
+    child.expect("ARCH=aarch64")
+    child.sendline("exit 3")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 3
+
+
+def test_init_refuses_the_hosts_binfmt_instance(root, host):
+    """A rootful container sharing the host's user namespace: its binfmt_misc would be the host's.
+    The init must refuse before writing anything (the session check proves nothing changed)."""
+    before = binfmt.snapshot()
+    rt = hostspec.discover()
+    a = resolve("aarch64")
+    emu = "/run/host/usr/bin/qemu-aarch64-static"
+    script = os.path.join(os.path.dirname(hostspec.__file__), "init", "tbx-init.sh")
+    img = f"{host.index_ref}-arm64"
+    assert root.tbx("image", "pull", host.index_ref, "--arch", "arm64", "--no-tls-verify").rc == 0
+    cmd = ["podman", "run", "--rm", "--userns=host", "--cap-add", "SYS_ADMIN", "--network", "host",
+           "-v", "/:/run/host:ro,rslave", "-v", f"{script}:{hostspec.INIT_PATH}:ro",
+           "--tmpfs", "/run/tbx", "--entrypoint", rt.entrypoint()[0], img,
+           *rt.command(["--arch", "aarch64", "--emulator", emu, "--binfmt", binfmt.registration_line(a, emu)])]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0
+    assert "shares the host's user namespace" in r.stderr and "refusing to register" in r.stderr
+    assert "registered" not in r.stdout
+    assert binfmt.snapshot() == before
+
+
+def test_enter_and_run_never_pick_another_arch(root, host, name, cleanup):
+    cleanup(root, name)
+    assert root.tbx("create", name, "--arch", "x86_64", "--image", host.index_ref, "-y", "--no-tls-verify").rc == 0
+    before = root.containers()
+    r = root.tbx("run", "-c", name, "--arch", "aarch64", "true")
+    assert r.rc == 1 and "is x86_64, not aarch64" in r.err
+    r = root.tbx("run", "--arch", "riscv64", "true")
+    assert r.rc == 1 and "no riscv64 tbx container" in r.err
+    assert root.containers() == before
