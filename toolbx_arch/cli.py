@@ -110,8 +110,8 @@ def create(
     arch: Optional[str] = ArchOpt,
     image: Optional[str] = typer.Option(None, "--image", "-i", metavar="REF", autocompletion=_complete_image,
                                         help="Image to create the container from."),
-    distro: Optional[str] = typer.Option(None, "--distro", "-d", help="Distribution whose toolbox image to use."),
-    release: Optional[str] = typer.Option(None, "--release", "-r", help="Release of --distro."),
+    distro: Optional[str] = typer.Option(None, "--distro", "-d", metavar="DISTRO", help="Distribution whose toolbox image to use."),
+    release: Optional[str] = typer.Option(None, "--release", "-r", metavar="RELEASE", help="Release of --distro."),
     authfile: Optional[str] = AuthOpt,
     tls_verify: bool = TlsOpt,
     userns: Optional[str] = typer.Option(None, "--userns", metavar="MODE",
@@ -129,8 +129,8 @@ def create(
 def enter(
     name: Optional[str] = typer.Argument(None, autocompletion=_complete_container, help="Container to enter."),
     arch: Optional[str] = ArchOpt,
-    distro: Optional[str] = typer.Option(None, "--distro", "-d", help="Find the container by distribution."),
-    release: Optional[str] = typer.Option(None, "--release", "-r", help="Find the container by release."),
+    distro: Optional[str] = typer.Option(None, "--distro", "-d", metavar="DISTRO", help="Find the container by distribution."),
+    release: Optional[str] = typer.Option(None, "--release", "-r", metavar="RELEASE", help="Find the container by release."),
 ) -> None:
     """Start a container if needed and open an interactive shell in it as you."""
     from .commands.enter import enter as cmd
@@ -146,17 +146,18 @@ def run(
     arch: Optional[str] = typer.Option(None, "--arch", "-a", metavar="ARCH[,ARCH…]", autocompletion=_complete_arch,
                                        help="Architecture; several separated by commas run the command in each."),
     image: Optional[str] = typer.Option(None, "--image", "-i", metavar="REF", help="With several arches: the image's containers."),
-    distro: Optional[str] = typer.Option(None, "--distro", "-d", help="Find the container by distribution."),
-    release: Optional[str] = typer.Option(None, "--release", "-r", help="Find the container by release."),
+    distro: Optional[str] = typer.Option(None, "--distro", "-d", metavar="DISTRO", help="Find the container by distribution."),
+    release: Optional[str] = typer.Option(None, "--release", "-r", metavar="RELEASE", help="Find the container by release."),
     create_missing: bool = typer.Option(False, "--create", help="With several arches: create missing containers."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="With several arches: how many at once (default: CPUs)."),
     json_out: bool = typer.Option(False, "--json", help="With several arches: print results as JSON."),
+    tls_verify: bool = TlsOpt,
 ) -> None:
     """Run a command in a container; its exit code is passed through (126 not executable, 127 not found)."""
     from .commands.run import run as cmd
 
     raise typer.Exit(cmd(command, container=container, arch=arch, image=image, distro=distro, release=release,
-                         create_missing=create_missing, jobs=jobs, json_out=json_out))
+                         create_missing=create_missing, jobs=jobs, json_out=json_out, tls_verify=tls_verify))
 
 
 @app.command("list")

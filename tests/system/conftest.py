@@ -108,15 +108,15 @@ class Runner:
             self.home = "/root"
             self.env = {"HOME": "/root", "USER": "root", "LOGNAME": "root", "PATH": CLEAN_PATH, "LANG": "C.UTF-8"}
 
-    def argv(self, argv: list[str]) -> list[str]:
+    def argv(self, argv: list[str], extra_env: dict | None = None) -> list[str]:
         if self.rootless:
-            return ["runuser", "-u", self.host.user, "--", "env", "-i",
-                    *[f"{k}={v}" for k, v in self.env.items()], *argv]
+            env = {**self.env, **(extra_env or {})}
+            return ["runuser", "-u", self.host.user, "--", "env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv]
         return argv
 
-    def tbx(self, *args: str, input: str | None = None, timeout: int = 300) -> Result:
-        return _run(self.argv([TBX, *args]), input=input, env=None if self.rootless else self.env,
-                    timeout=timeout, cwd=self.home)
+    def tbx(self, *args: str, input: str | None = None, timeout: int = 300, env: dict | None = None) -> Result:
+        return _run(self.argv([TBX, *args], env), input=input,
+                    env=None if self.rootless else {**self.env, **(env or {})}, timeout=timeout, cwd=self.home)
 
     def podman(self, *args: str, timeout: int = 300) -> Result:
         return _run(self.argv(["podman", *args]), env=None if self.rootless else self.env, timeout=timeout,

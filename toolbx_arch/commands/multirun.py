@@ -1,7 +1,220 @@
+"""`tbx run --arch A,B,… CMD`: the same command in one container per architecture, concurrently.
+
+Each output line is prefixed with its arch; a table (or --json) reports each arch's container,
+exit code and wall time. Partial failure is a normal outcome (exit 1, the table says which);
+a missing container is that arch's result, the others still run. Ctrl-C stops every command,
+inside the containers too, and leaves no exec session behind.
+"""
+
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+from .. import arch as archmod
+from .. import containers, hostspec, output, runner
+from ..config import load
 from ..errors import TbxError
+from ..resolve import target
+
+COLOURS = ("36", "33", "35", "32", "34", "31", "96")
 
 
-def multirun(command, *, arches, image, create_missing, jobs, json_out) -> int:
-    raise TbxError("running in several architectures at once is not implemented yet")
+@dataclass
+class Result:
+    arch: str
+    container: str | None = None
+    exit_code: int | None = None
+    seconds: float = 0.0
+    stdout: str = ""
+    stderr: str = ""
+    error: str | None = None
+    _pidfile: str | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("_pidfile")
+        d["ok"] = self.ok
+        return d
+
+
+def _parse_arches(spec: str) -> list[archmod.Arch]:
+    out: list[archmod.Arch] = []
+    for part in spec.split(","):
+        a = archmod.resolve(part)
+        if a not in out:
+            out.append(a)
+    return out
+
+
+def _container_for(a: archmod.Arch, image: str | None, create_missing: bool, tls_verify: bool = True) -> containers.Info:
+    if image:
+        t = target(image=image, distro=None, release=None, arch=a.name, cfg=load())
+        info = containers.inspect(t.container)
+        if info is None and create_missing:
+            from .create import create
+
+            create(name=None, arch=a.name, image=image, distro=None, release=None, authfile=None,
+                   tls_verify=tls_verify, userns=None, yes=True)
+            info = containers.inspect(t.container)
+        if info is None:
+            raise TbxError(f"no container {t.container} for {a.name}",
+                           fix=f"tbx create --arch {a.name} --image {image}, or add --create")
+        return containers.find(info.name, a.name)
+    try:
+        return containers.find(None, a.name)
+    except TbxError as e:
+        if create_missing and "there is no" in e.message:
+            raise TbxError(f"no {a.name} container, and --create needs --image to make one") from e
+        raise
+
+
+class _Printer:
+    def __init__(self, arches: list[archmod.Arch], quiet: bool) -> None:
+        self.lock = threading.Lock()
+        self.quiet = quiet
+        self.tty = sys.stdout.isatty()
+        width = max(len(a.name) for a in arches)
+        self.prefix = {}
+        for i, a in enumerate(arches):
+            p = f"[{a.name}]".ljust(width + 2)
+            self.prefix[a.name] = f"\033[{COLOURS[i % len(COLOURS)]}m{p}\033[0m" if self.tty else p
+
+    def line(self, arch: str, text: str, err: bool) -> None:
+        if self.quiet:
+            return
+        with self.lock:
+            stream = sys.stderr if err else sys.stdout
+            stream.write(f"{self.prefix[arch]} {text}\n")
+            stream.flush()
+
+
+def _run_one(a: archmod.Arch, res: Result, command: list[str], printer: _Printer, procs: dict,
+             lock: threading.Lock, stopping: threading.Event, find) -> None:
+    start = time.monotonic()
+    try:
+        info = find(a)
+        res.container = info.name
+        containers.ensure_running(info)
+        if stopping.is_set():
+            raise TbxError("interrupted")
+        token = uuid.uuid4().hex[:12]
+        res._pidfile = f"{hostspec.STATUS_DIR}/run-{token}.pid"
+        # A tiny wrapper records the command's PID so Ctrl-C can stop it inside the container.
+        wrapped = ["/bin/sh", "-c", f'echo $$ > {res._pidfile}; exec "$@"', "tbx-run", *command]
+        argv = containers.exec_argv(info, wrapped, user=containers.invoking_user(), interactive=False, tty=False)
+        proc = runner.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, bufsize=1, errors="replace")
+        with lock:
+            procs[a.name] = (proc, info)
+        out_lines: list[str] = []
+        err_lines: list[str] = []
+
+        def pump(stream, sink, err):
+            for line in stream:
+                line = line.rstrip("\n")
+                sink.append(line)
+                printer.line(a.name, line, err)
+
+        t = threading.Thread(target=pump, args=(proc.stderr, err_lines, True), daemon=True)
+        t.start()
+        pump(proc.stdout, out_lines, False)
+        t.join()
+        res.exit_code = proc.wait()
+        res.stdout = "\n".join(out_lines)
+        res.stderr = "\n".join(err_lines)
+        if stopping.is_set() and res.exit_code != 0:
+            res.error = "interrupted"
+    except TbxError as e:
+        res.error = e.message
+        res.exit_code = None
+    finally:
+        res.seconds = round(time.monotonic() - start, 3)
+        if res._pidfile and res.container:
+            try:
+                os.unlink(containers.status_dir(res.container) / os.path.basename(res._pidfile))
+            except OSError:
+                pass
+
+
+def _stop_inside(res: Result, info: containers.Info) -> None:
+    """Stop the command inside the container (podman exec does not forward signals)."""
+    if not res._pidfile:
+        return
+    path = containers.status_dir(info.name) / os.path.basename(res._pidfile)
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return
+    script = (f"kill -TERM {pid} 2>/dev/null; i=0; while kill -0 {pid} 2>/dev/null && [ $i -lt 30 ]; do "
+              f"sleep 0.1; i=$((i+1)); done; kill -KILL {pid} 2>/dev/null; true")
+    runner.run(["podman", "exec", info.name, "/bin/sh", "-c", script], timeout=30)
+
+
+def multirun(command: list[str], *, arches: str, image: str | None, create_missing: bool, jobs: int | None,
+             json_out: bool, tls_verify: bool = True) -> int:
+    wanted = _parse_arches(arches)
+    results = {a.name: Result(a.name) for a in wanted}
+    printer = _Printer(wanted, quiet=json_out)
+    procs: dict = {}
+    lock = threading.Lock()
+    stopping = threading.Event()
+
+    def find(a):
+        return _container_for(a, image, create_missing, tls_verify)
+
+    if create_missing:  # creating (and pulling) is done one at a time, before anything runs
+        for a in wanted:
+            try:
+                find(a)
+            except TbxError as e:
+                results[a.name].error = e.message
+    todo = [a for a in wanted if results[a.name].error is None]
+    pool = ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2)
+    futures = [pool.submit(_run_one, a, results[a.name], command, printer, procs, lock, stopping, find) for a in todo]
+    try:
+        for f in futures:
+            while True:
+                try:
+                    f.result(timeout=0.2)
+                    break
+                except TimeoutError:
+                    continue
+    except KeyboardInterrupt:
+        stopping.set()
+        with lock:
+            running = list(procs.items())
+        for name, (proc, info) in running:
+            _stop_inside(results[name], info)
+            if proc.poll() is None:
+                proc.terminate()
+        for name, (proc, info) in running:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
+        print("tbx: interrupted; stopped " + ", ".join(n for n, _ in running), file=sys.stderr)
+        return 130
+    pool.shutdown(wait=True)
+
+    ordered = [results[a.name] for a in wanted]
+    ok = all(r.ok for r in ordered)
+    if json_out:
+        output.print_json({"ok": ok, "command": command, "results": [r.as_dict() for r in ordered]})
+    else:
+        print()
+        output.table(None, ["ARCH", "CONTAINER", "EXIT", "TIME", "RESULT"],
+                     [(r.arch, r.container or "-", "-" if r.exit_code is None else r.exit_code,
+                       f"{r.seconds:.2f}s", "ok" if r.ok else (r.error or "failed")) for r in ordered])
+    return 0 if ok else 1
