@@ -16,4 +16,11 @@ spec="$src"
 "$venv/bin/pip" install -q --disable-pip-version-check "$spec" 2>&1 | grep -v "^WARNING: Location" || true
 "$venv/bin/tbx" --version >/dev/null
 ln -sf "$venv/bin/tbx" /usr/local/bin/tbx
+# man pages and shell completions, from the package's data
+mkdir -p /usr/local/share/man/man1 /usr/share/bash-completion/completions /usr/share/zsh/vendor-completions \
+    /usr/share/fish/vendor_completions.d
+for page in "$venv"/share/man/man1/tbx*.1; do [ -e "$page" ] && ln -sf "$page" /usr/local/share/man/man1/; done
+ln -sf "$venv/share/bash-completion/completions/tbx" /usr/share/bash-completion/completions/tbx
+ln -sf "$venv/share/zsh/site-functions/_tbx" /usr/share/zsh/vendor-completions/_tbx
+ln -sf "$venv/share/fish/vendor_completions.d/tbx.fish" /usr/share/fish/vendor_completions.d/tbx.fish
 echo "[install] tbx installed: $(command -v tbx) ($("$venv/bin/tbx" --version))" >&2

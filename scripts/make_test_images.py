@@ -84,8 +84,11 @@ def marker_tar(platform: str) -> bytes:
     return buf.getvalue()
 
 
-def build_image(layout: Layout, arch: str, rootfs: Path) -> dict:
-    base, base_diff = layout.put_layer(rootfs, f"{arch}-{rootfs.stat().st_size}-{int(rootfs.stat().st_mtime)}")
+def build_image(layout: Layout, arch: str, rootfs: Path | None) -> dict:
+    """An image of the root filesystem plus the marker layer; only the marker when rootfs is None."""
+    base_layers: list[tuple[dict, str]] = []
+    if rootfs is not None:
+        base_layers.append(layout.put_layer(rootfs, f"{arch}-{rootfs.stat().st_size}-{int(rootfs.stat().st_mtime)}"))
     mtar = marker_tar(f"linux/{arch}")
     mgz = io.BytesIO()
     with gzip.GzipFile(fileobj=mgz, mode="wb", mtime=0) as gz:
@@ -98,15 +101,16 @@ def build_image(layout: Layout, arch: str, rootfs: Path) -> dict:
         **platform,
         "created": CREATED,
         "config": {"Env": [PATH_ENV], "Cmd": ["/bin/bash"], "Labels": {"org.opencontainers.image.title": "tbx test image"}},
-        "rootfs": {"type": "layers", "diff_ids": [base_diff, f"sha256:{hashlib.sha256(mtar).hexdigest()}"]},
-        "history": [{"created": CREATED, "created_by": "debootstrap minbase + sudo"},
-                    {"created": CREATED, "created_by": "platform marker"}],
+        "rootfs": {"type": "layers",
+                   "diff_ids": [d for _, d in base_layers] + [f"sha256:{hashlib.sha256(mtar).hexdigest()}"]},
+        "history": [{"created": CREATED, "created_by": "debootstrap minbase + sudo"} for _ in base_layers]
+                   + [{"created": CREATED, "created_by": "platform marker"}],
     }
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "config": layout.put_json(config, OCI_CONFIG),
-        "layers": [base, marker],
+        "layers": [b for b, _ in base_layers] + [marker],
     }
     desc = layout.put_json(manifest, OCI_MANIFEST)
     desc["platform"] = platform
@@ -117,6 +121,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--rootfs", action="append", required=True, metavar="ARCH=TAR")
+    ap.add_argument("--marker-only", action="append", default=[], metavar="ARCH",
+                    help="also a single-arch image holding only the marker (tag ARCH-marker)")
     args = ap.parse_args()
     layout = Layout(args.out)
     refs = []
@@ -127,6 +133,10 @@ def main() -> None:
         platforms.append(desc)
         refs.append({**{k: v for k, v in desc.items() if k != "platform"},
                      "annotations": {"org.opencontainers.image.ref.name": arch}})
+    for arch in args.marker_only:
+        desc = build_image(layout, arch, None)
+        refs.append({**{k: v for k, v in desc.items() if k != "platform"},
+                     "annotations": {"org.opencontainers.image.ref.name": f"{arch}-marker"}})
     index = layout.put_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": platforms}, OCI_INDEX)
     refs.append({**index, "annotations": {"org.opencontainers.image.ref.name": "index"}})
     tmp = args.out / "index.json.tmp"

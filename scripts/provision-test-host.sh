@@ -113,11 +113,13 @@ chmod 644 "$authfile"
 log "building OCI layouts and publishing"
 layout="$cache/oci"
 /usr/bin/python3 "$here/make_test_images.py" --out "$layout" \
-    --rootfs "amd64=$cache/debian-$suite-amd64.tar" --rootfs "arm64=$cache/debian-$suite-arm64.tar"
+    --rootfs "amd64=$cache/debian-$suite-amd64.tar" --rootfs "arm64=$cache/debian-$suite-arm64.tar" \
+    --marker-only s390x
 plain="127.0.0.1:$plain_port"
 auth="127.0.0.1:$auth_port"
 skopeo copy -q --all --dest-tls-verify=false "oci:$layout:index" "docker://$plain/tbx-test/debian:12"
 skopeo copy -q --dest-tls-verify=false "oci:$layout:amd64" "docker://$plain/tbx-test/amd64-only:12"
+skopeo copy -q --dest-tls-verify=false "oci:$layout:s390x-marker" "docker://$plain/tbx-test/s390x-only:1"
 skopeo copy -q --all --dest-tls-verify=false --dest-creds tbxuser:tbxpass "oci:$layout:index" "docker://$auth/tbx-test/debian:12"
 
 cat >"$env_file.tmp" <<EOF
@@ -127,6 +129,7 @@ TBX_TEST_AUTHFILE=$authfile
 TBX_TEST_INDEX_REF=$plain/tbx-test/debian:12
 TBX_TEST_SINGLE_REF=$plain/tbx-test/amd64-only:12
 TBX_TEST_AUTH_REF=$auth/tbx-test/debian:12
+TBX_TEST_S390X_REF=$plain/tbx-test/s390x-only:1
 TBX_TEST_OCI_LAYOUT=$layout
 TBX_TEST_USER=$test_user
 TBX_TEST_UID=$test_uid

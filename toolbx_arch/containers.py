@@ -109,6 +109,8 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator_in_contain
         network_mode="host", mounts=mounts, devices=devices, stop_timeout=5,
         environment={"container": "podman", "TBX_CONTAINER": name, "TBX_ARCH": a.name},
     )
+    if os.path.isdir("/dev/mqueue"):  # podman's host IPC needs the host's mqueue mount
+        kw["ipc_mode"] = "host"
     if emulated:
         kw["cap_add"] = ["SYS_ADMIN"]  # in the container's own user namespace: to mount binfmt_misc there
     if userns == "keep-id":
@@ -158,7 +160,10 @@ def _info_from_inspect(d: dict) -> Info:
 def inspect(name: str) -> Info | None:
     r = runner.run(["podman", "container", "inspect", "--format", "json", name], timeout=60)
     if r.returncode != 0:
-        return None
+        if "no such container" in r.stderr.lower():
+            return None
+        raise TbxError(f"podman could not inspect container {name}", details=r.stderr.strip()[-600:],
+                       exit_code=EXIT_ENGINE)
     data = json.loads(r.stdout)
     return _info_from_inspect(data[0]) if data else None
 

@@ -26,7 +26,10 @@ class LocalImage:
 def inspect_local(name: str) -> LocalImage | None:
     r = runner.run(["podman", "image", "inspect", "--format", "json", name], timeout=60)
     if r.returncode != 0:
-        return None
+        if "image not known" in r.stderr or "no such image" in r.stderr.lower():
+            return None
+        raise TbxError(f"podman could not inspect image {name}", details=r.stderr.strip()[-600:],
+                       exit_code=EXIT_ENGINE)
     data = json.loads(r.stdout)[0]
     return LocalImage(name=name, id=data["Id"], architecture=data.get("Architecture", ""),
                       os=data.get("Os", ""), size=int(data.get("Size") or 0),

@@ -59,7 +59,7 @@ def test_a_missing_container_fails_only_its_arch(pair, host):
 
 def _procs(pattern: str) -> list[str]:
     r = subprocess.run(["pgrep", "-af", pattern], capture_output=True, text=True)
-    return [l for l in r.stdout.splitlines() if "pgrep" not in l]
+    return [l for l in r.stdout.splitlines() if "pgrep" not in l and "podman" not in l]
 
 
 def test_ctrl_c_stops_every_arch_and_leaves_no_exec_session(pair, host):
@@ -68,10 +68,12 @@ def test_ctrl_c_stops_every_arch_and_leaves_no_exec_session(pair, host):
     proc = subprocess.Popen([TBX, "run", "--arch", "aarch64,x86_64", "sleep", "314"], env=pair.env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/root")
     deadline = time.monotonic() + 60
-    while len(_procs("sleep 314")) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert len(_procs("sleep 314")) >= 2, "both commands should be running"
-    proc.send_signal(signal.SIGINT)
+    clients = lambda: [l for l in subprocess.run(["pgrep", "-af", "tbx-run sleep 314"], capture_output=True,
+                                                 text=True).stdout.splitlines() if "podman exec" in l]
+    while len(clients()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(clients()) == 2, "both exec clients should have started"
+    proc.send_signal(signal.SIGINT)  # possibly before the commands inside have started: tbx must cope
     proc.wait(60)
     assert proc.returncode == 130
     deadline = time.monotonic() + 20
@@ -79,5 +81,8 @@ def test_ctrl_c_stops_every_arch_and_leaves_no_exec_session(pair, host):
         time.sleep(0.2)
     assert not _procs("sleep 314")
     for n in (ARM, NATIVE):
-        ids = pair.podman("inspect", "--format", "{{len .ExecIDs}}", n).out.strip()
+        deadline = time.monotonic() + 15
+        while (ids := pair.podman("inspect", "--format", "{{len .ExecIDs}}", n).out.strip()) != "0" \
+                and time.monotonic() < deadline:
+            time.sleep(0.5)
         assert ids == "0", (n, ids)

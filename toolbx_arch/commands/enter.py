@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from .. import containers, runner
+from ..errors import TbxError
 from ._lookup import lookup
 
 
 def enter(*, name: str | None, arch: str | None, distro: str | None, release: str | None) -> int:
     info = lookup(name=name, arch=arch, distro=distro, release=release)
+    if not containers.stdin_is_tty():
+        raise TbxError("tbx enter needs a terminal (standard input is not one)",
+                       fix=f"Run a command instead: tbx run -c {info.name} COMMAND")
     containers.ensure_running(info)
     user = containers.invoking_user()
     # The user's shell when the container has it, else sh; as a login shell.

@@ -113,8 +113,10 @@ def _run_one(a: archmod.Arch, res: Result, command: list[str], printer: _Printer
         # A tiny wrapper records the command's PID so Ctrl-C can stop it inside the container.
         wrapped = ["/bin/sh", "-c", f'echo $$ > {res._pidfile}; exec "$@"', "tbx-run", *command]
         argv = containers.exec_argv(info, wrapped, user=containers.invoking_user(), interactive=False, tty=False)
+        # Its own session: a terminal's Ctrl-C reaches tbx only, which stops the command inside and
+        # lets this client exit by itself (it then removes its exec session).
         proc = runner.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, bufsize=1, errors="replace")
+                            text=True, bufsize=1, errors="replace", start_new_session=True)
         with lock:
             procs[a.name] = (proc, info)
         out_lines: list[str] = []
@@ -147,15 +149,21 @@ def _run_one(a: archmod.Arch, res: Result, command: list[str], printer: _Printer
                 pass
 
 
-def _stop_inside(res: Result, info: containers.Info) -> None:
-    """Stop the command inside the container (podman exec does not forward signals)."""
+def _stop_inside(res: Result, info: containers.Info, proc: subprocess.Popen) -> None:
+    """Stop the command inside the container (podman exec does not forward signals). A Ctrl-C
+    right after start may come before the wrapper wrote its PID: wait for it while the client runs."""
     if not res._pidfile:
         return
     path = containers.status_dir(info.name) / os.path.basename(res._pidfile)
-    try:
-        pid = int(path.read_text().strip())
-    except (OSError, ValueError):
-        return
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            pid = int(path.read_text().strip())
+            break
+        except (OSError, ValueError):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
     script = (f"kill -TERM {pid} 2>/dev/null; i=0; while kill -0 {pid} 2>/dev/null && [ $i -lt 30 ]; do "
               f"sleep 0.1; i=$((i+1)); done; kill -KILL {pid} 2>/dev/null; true")
     runner.run(["podman", "exec", info.name, "/bin/sh", "-c", script], timeout=30)
@@ -195,14 +203,16 @@ def multirun(command: list[str], *, arches: str, image: str | None, create_missi
         with lock:
             running = list(procs.items())
         for name, (proc, info) in running:
-            _stop_inside(results[name], info)
-            if proc.poll() is None:
-                proc.terminate()
+            _stop_inside(results[name], info, proc)
         for name, (proc, info) in running:
             try:
-                proc.wait(10)
+                proc.wait(15)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
         pool.shutdown(wait=True, cancel_futures=True)
         print("tbx: interrupted; stopped " + ", ".join(n for n, _ in running), file=sys.stderr)
         return 130

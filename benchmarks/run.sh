@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Side-by-side timings of tbx against podman, skopeo, toolbox and distrobox, with hyperfine.
+# Run by hand on a provisioned test host (scripts/test.sh or scripts/provision-test-host.sh), as
+# root; not part of CI's pass/fail. Prints a markdown table (min and median, ratio of medians);
+# raw hyperfine JSON goes to $OUT (default benchmarks/out).
+#
+#   bash benchmarks/run.sh            # all rows
+#   RUNS=20 bash benchmarks/run.sh    # more runs per command
+#
+# This script never touches the host's binfmt_misc. The emulated-workload row compares tbx with
+# podman running the same static qemu explicitly (the host's qemu entries are disabled on test
+# hosts); when the host has an enabled aarch64 entry, `podman run --arch arm64` is measured too.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "${TBX_TEST_ENV:-/run/tbx-ci/env}"
+RUNS=${RUNS:-10}
+OUT=${OUT:-$here/out}
+TBX=${TBX:-$(command -v tbx)}
+mkdir -p "$OUT"
+cd /root
+REF=$TBX_TEST_INDEX_REF
+ARM_IMG=$REF-arm64
+rows=()
+
+hf() { # name runs [hyperfine args...] -> $OUT/name.json
+    local name=$1 runs=$2
+    shift 2
+    hyperfine -N --style none --runs "$runs" --warmup 1 --export-json "$OUT/$name.json" "$@" >/dev/null 2>&1 ||
+        hyperfine --style none --runs "$runs" --warmup 1 --export-json "$OUT/$name.json" "$@" >/dev/null
+}
+row() { # name goal-text baseline-index(0-based) -> appends markdown rows (one per command)
+    python3 - "$OUT/$1.json" "$2" "${3:-}" <<'EOF'
+import json, statistics, sys
+data = json.load(open(sys.argv[1]))["results"]
+goal, base = sys.argv[2], sys.argv[3]
+b = statistics.median(data[int(base)]["times"]) if base != "" else None
+for i, r in enumerate(data):
+    med = statistics.median(r["times"])
+    ratio = "" if b is None or i == int(base) else f"{med / b:.2f}x"
+    print(f"| `{r['command']}` | {min(r['times'])*1000:.0f} | {med*1000:.0f} | {ratio} | {goal if i == 0 else ''} |")
+EOF
+}
+
+podman rm -f --ignore tbxb-arm tbxb-native tbxb-create tbxb-tb tbxb-db >/dev/null 2>&1 || true
+"$TBX" image pull "$REF" --arch arm64 --no-tls-verify >/dev/null
+"$TBX" image pull "$REF" --arch amd64 --no-tls-verify >/dev/null
+
+# 1. start-up (no container involved)
+hf startup "$RUNS" "$TBX --help" "$TBX check" "$TBX check --arch aarch64"
+rows+=("$(row startup 'goal < 150 ms')")
+
+# 2. run in a running container vs podman exec
+"$TBX" create tbxb-arm --arch aarch64 --image "$REF" -y --no-tls-verify >/dev/null
+"$TBX" run -c tbxb-arm true
+hf run "$RUNS" "podman exec tbxb-arm true" "$TBX run -c tbxb-arm true"
+rows+=("$(row run 'goal <= 1.15x' 0)")
+
+# 3. list with 50 containers
+for i in $(seq 1 50); do podman create --name "tbxb-l$i" --label io.github.tbx.managed=true \
+    --label io.github.tbx.arch=aarch64 "$ARM_IMG" true >/dev/null; done
+hf list "$RUNS" "podman ps -a --format json" "$TBX list --json"
+rows+=("$(row list 'goal <= 1.2x' 0)")
+for i in $(seq 1 50); do podman rm -f "tbxb-l$i" >/dev/null; done
+
+# 4. create from a local image vs toolbox and distrobox, all rootless as the test user (distrobox
+#    refuses real root; toolbox needs a D-Bus system socket, started here when there is none).
+#    A native image: the peers cannot create foreign containers. The image is pulled first.
+mkdir -p /run/dbus
+[ -S /run/dbus/system_bus_socket ] || dbus-daemon --system --fork
+U="runuser -u $TBX_TEST_USER -- env -i -C /home/$TBX_TEST_USER HOME=/home/$TBX_TEST_USER USER=$TBX_TEST_USER SHELL=/bin/bash PATH=/usr/local/bin:/usr/bin:/bin XDG_RUNTIME_DIR=/run/user/$TBX_TEST_UID"
+$U "$TBX" image pull "$REF" --arch amd64 --no-tls-verify >/dev/null
+$U podman tag "$REF" localhost/tbxb-local:1
+create_cmds=("$U $TBX create tbxb-create --arch x86_64 --image localhost/tbxb-local:1")
+prep="$U podman rm -f --ignore tbxb-create tbxb-tb tbxb-db"
+if command -v toolbox >/dev/null; then create_cmds+=("$U toolbox create --image localhost/tbxb-local:1 tbxb-tb"); fi
+if command -v distrobox >/dev/null; then
+    create_cmds+=("$U distrobox create --yes --no-entry --image localhost/tbxb-local:1 --name tbxb-db")
+fi
+hyperfine --style none --runs 5 --prepare "$prep" --export-json "$OUT/create.json" "${create_cmds[@]}" >/dev/null ||
+    echo "create benchmark: some peer failed; see: hyperfine ${create_cmds[*]}" >&2
+[ -s "$OUT/create.json" ] && rows+=("$(row create 'goal <= 1.0x vs peers' 1)")
+$prep >/dev/null 2>&1 || true
+$U podman rmi localhost/tbxb-local:1 >/dev/null 2>&1 || true
+
+# 5. emulated workload: gzip 50 MB inside arm64
+head -c 50000000 /dev/urandom >/root/tbxb-50M
+wl="gzip -c /root/tbxb-50M > /dev/null"
+# podman with the same static qemu given explicitly (no binfmt at all): every foreign exec via /q
+emu=(podman run --rm -v /root:/root -v /usr/bin/qemu-aarch64-static:/q:ro --entrypoint /q "$ARM_IMG"
+     /bin/sh -c "/q /bin/$wl")
+cmds=("$TBX run -c tbxb-arm sh -c '$wl'" "podman exec tbxb-arm sh -c '$wl'" "$(printf '%q ' "${emu[@]}")")
+if grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null; then
+    cmds+=("podman run --rm --arch arm64 -v /root:/root $ARM_IMG sh -c '$wl'")
+fi
+hyperfine --style none --runs 3 --export-json "$OUT/emulated.json" "${cmds[@]}" >/dev/null
+rows+=("$(row emulated 'goal 1.0x +- 5%' 2)")
+rm -f /root/tbxb-50M
+
+# 6. pull vs skopeo copy (same digest-pinned source, fresh destination each run)
+prep="podman rmi -f $ARM_IMG localhost/tbxb-skopeo:arm64"
+hyperfine --style none --runs 5 --prepare "$prep" --export-json "$OUT/pull.json" \
+    "skopeo copy -q --src-tls-verify=false --override-arch arm64 docker://$REF containers-storage:localhost/tbxb-skopeo:arm64" \
+    "$TBX image pull $REF --arch arm64 --no-tls-verify" >/dev/null
+rows+=("$(row pull 'goal <= 1.05x' 0)")
+podman rmi -f localhost/tbxb-skopeo:arm64 >/dev/null 2>&1 || true
+
+podman rm -f tbxb-arm >/dev/null
+echo "| command | min ms | median ms | ratio (median) | goal |"
+echo "|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
