@@ -96,15 +96,17 @@ hyperfine --style none --runs 3 --export-json "$OUT/emulated.json" "${cmds[@]}" 
 rows+=("$(row emulated 'goal 1.0x +- 5%' 2)")
 rm -f /root/tbxb-50M
 
-# 6. pull vs skopeo copy (same digest-pinned source, fresh destination each run)
-prep="podman rmi -f $ARM_IMG localhost/tbxb-skopeo:arm64"
+# 6. pull vs skopeo copy: every run starts with no copy of the image in storage (removed by ID,
+#    all its names), so both really fetch and store its layers
+podman rm -f --ignore tbxb-arm >/dev/null
+ARM_ID=$(podman image inspect --format '{{.Id}}' "$ARM_IMG")
+prep="podman rmi -f --ignore $ARM_ID"
 hyperfine --style none --runs 5 --prepare "$prep" --export-json "$OUT/pull.json" \
     "skopeo copy -q --src-tls-verify=false --override-arch arm64 docker://$REF containers-storage:localhost/tbxb-skopeo:arm64" \
     "$TBX image pull $REF --arch arm64 --no-tls-verify" >/dev/null
 rows+=("$(row pull 'goal <= 1.05x' 0)")
 podman rmi -f localhost/tbxb-skopeo:arm64 >/dev/null 2>&1 || true
 
-podman rm -f tbxb-arm >/dev/null
 echo "| command | min ms | median ms | ratio (median) | goal |"
 echo "|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"

@@ -228,11 +228,11 @@ def image_pull(
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the one place a TbxError is caught and shown."""
+    args = sys.argv[1:] if argv is None else argv
     from typer.exceptions import Abort, Exit, TyperException
 
     from .errors import TbxError
 
-    args = sys.argv[1:] if argv is None else argv
     try:
         rc = app(args=args, prog_name="tbx", standalone_mode=False)
     except TbxError as e:

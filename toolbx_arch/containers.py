@@ -7,10 +7,8 @@ import: ``run``/``enter`` must start fast); create/list/rm use podman-py (``podm
 
 from __future__ import annotations
 
-import grp
 import json
 import os
-import pwd
 import shutil
 import sys
 import time
@@ -22,36 +20,10 @@ from . import arch as archmod
 from . import binfmt, hostinfo, hostspec, naming, runner
 from .arch import Arch
 from .errors import EXIT_ENGINE, TbxError
+from .execspec import DEFAULT_PATH, PASS_ENV, User, exec_argv as _exec_argv, invoking_user, is_ready  # noqa: F401
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 READY_TIMEOUT = float(os.environ.get("TBX_READY_TIMEOUT", "90"))
-PASS_ENV = ("COLORTERM", "DBUS_SESSION_BUS_ADDRESS", "DBUS_SYSTEM_BUS_ADDRESS", "DESKTOP_SESSION", "DISPLAY",
-            "LANG", "LANGUAGE", "LC_ALL", "LC_ADDRESS", "LC_COLLATE", "LC_CTYPE", "LC_IDENTIFICATION",
-            "LC_MEASUREMENT", "LC_MESSAGES", "LC_MONETARY", "LC_NAME", "LC_NUMERIC", "LC_PAPER",
-            "LC_TELEPHONE", "LC_TIME", "SSH_AUTH_SOCK", "TERM", "WAYLAND_DISPLAY", "XAUTHORITY",
-            "XDG_CURRENT_DESKTOP", "XDG_DATA_DIRS", "XDG_MENU_PREFIX", "XDG_RUNTIME_DIR", "XDG_SEAT",
-            "XDG_SESSION_DESKTOP", "XDG_SESSION_ID", "XDG_SESSION_TYPE", "XDG_VTNR")
 USERNS_MODES = ("keep-id", "identity", "auto")
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    uid: int
-    gid: int
-    group: str
-    home: str
-    shell: str
-
-
-def invoking_user() -> User:
-    uid = os.getuid()
-    pw = pwd.getpwuid(uid)
-    try:
-        group = grp.getgrgid(pw.pw_gid).gr_name
-    except KeyError:
-        group = pw.pw_name
-    return User(pw.pw_name, uid, pw.pw_gid, group, pw.pw_dir, pw.pw_shell or "/bin/sh")
 
 
 def status_dir(name: str) -> Path:
@@ -223,14 +195,19 @@ def _logs_tail(name: str, lines: int = 15) -> str:
     return ((r.stdout or "") + (r.stderr or "")).strip()
 
 
+def _ready(info: Info, sdir: Path) -> bool:
+    state = is_ready(info.name)
+    return state is True or (state is None and (sdir / "ready").exists())
+
+
 def ensure_running(info: Info) -> None:
     """Start the container when needed and wait until its init says ready (or failed)."""
     sdir = status_dir(info.name)
-    ready, failed = sdir / "ready", sdir / "failed"
-    if info.running and ready.exists():
+    failed = sdir / "failed"
+    if info.running and _ready(info, sdir):
         return
     if not info.running:
-        for f in (ready, failed):
+        for f in (sdir / "ready", failed):
             f.unlink(missing_ok=True)
         r = runner.run(["podman", "start", info.name], timeout=120)
         if r.returncode != 0:
@@ -238,7 +215,7 @@ def ensure_running(info: Info) -> None:
                            exit_code=EXIT_ENGINE)
     deadline = time.monotonic() + READY_TIMEOUT
     delay = 0.005
-    while not ready.exists():
+    while not _ready(info, sdir):
         if failed.exists():
             why = failed.read_text().strip()
             raise TbxError(f"container {info.name} failed to initialise: {why}",
@@ -255,32 +232,8 @@ def ensure_running(info: Info) -> None:
         delay = min(delay * 2, 0.25)
 
 
-def exec_argv(info: Info, command: list[str], *, user: User, interactive: bool, tty: bool,
-              workdir: str | None = None) -> list[str]:
-    """``podman exec`` running ``command`` in the container as ``user``, in the current directory
-    when it exists there (the home and /run/host are shared), else in the home directory."""
-    if workdir is None:
-        cwd = os.environ.get("PWD") or os.getcwd()
-        try:
-            cwd = os.getcwd()
-        except OSError:
-            cwd = user.home
-        inside = cwd == user.home or cwd.startswith(user.home.rstrip("/") + "/")
-        workdir = cwd if inside else user.home
-    argv = ["podman", "exec"]
-    if interactive:
-        argv.append("--interactive")
-    if tty:
-        argv.append("--tty")
-    argv += ["--user", user.name if user.uid != 0 else "root", "--workdir", workdir]
-    env = {"PATH": DEFAULT_PATH, "HOME": user.home, "USER": user.name, "LOGNAME": user.name,
-           "SHELL": user.shell, "TBX_CONTAINER": info.name}
-    for k in PASS_ENV:
-        if k in os.environ:
-            env[k] = os.environ[k]
-    for k, v in env.items():
-        argv += ["--env", f"{k}={v}"]
-    return argv + [info.name, *command]
+def exec_argv(info: "Info | str", command: list[str], **kw) -> list[str]:
+    return _exec_argv(info if isinstance(info, str) else info.name, command, **kw)
 
 
 def shell_for(user: User) -> list[str]:

@@ -199,17 +199,21 @@ def _oci_runtime(root: Path, home: Path | None) -> str | None:
 
 
 def tool_versions() -> dict[str, str | None]:
+    """podman and skopeo versions (None when absent), probed concurrently."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from . import runner
 
-    out: dict[str, str | None] = {}
-    for tool in ("podman", "skopeo"):
+    def probe(tool: str) -> str | None:
         if runner.which(tool) is None:
-            out[tool] = None
-            continue
+            return None
         r = runner.run([tool, "--version"], timeout=30)
         m = re.search(r"version\s+(\S+)", r.stdout or "")
-        out[tool] = m.group(1) if m else (r.stdout or "").strip() or "unknown"
-    return out
+        return m.group(1) if m else (r.stdout or "").strip() or "unknown"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        found = dict(zip(("podman", "skopeo"), pool.map(probe, ("podman", "skopeo"))))
+    return found
 
 
 def check_host(*, root: Path = Path("/"), proc: Path = binfmt.PROC_BINFMT, kernel: str | None = None,

@@ -6,19 +6,27 @@ TbxError with the install command for this host's distribution, never a tracebac
 
 from __future__ import annotations
 
-import logging
 import os
-import shlex
-import shutil
-import subprocess
-from typing import NoReturn, Sequence
+import sys
 
 from .errors import TbxError
 
-log = logging.getLogger("tbx")
+# Annotations below (Sequence, NoReturn, subprocess.Popen) are never evaluated: importing
+# typing and subprocess here would cost `tbx run` ~10 ms before podman even starts.
+
+
+def _debug(argv: list[str]) -> None:
+    """Log a command at debug level; logging is only configured (imported) by the full CLI."""
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        import shlex
+
+        logging.getLogger("tbx").debug("run: %s", shlex.join(argv))
 
 
 def which(name: str) -> str | None:
+    import shutil
+
     return shutil.which(name)
 
 
@@ -35,13 +43,15 @@ def require(name: str) -> str:
 def _argv(args: Sequence[str]) -> list[str]:
     argv = [str(a) for a in args]
     argv[0] = require(argv[0]) if "/" not in argv[0] else argv[0]
-    log.debug("run: %s", shlex.join(argv))
+    _debug(argv)
     return argv
 
 
 def run(args: Sequence[str], *, capture: bool = True, input: str | bytes | None = None,
         env: dict | None = None, timeout: float | None = None, text: bool = True) -> subprocess.CompletedProcess:
     """Run to completion; never raises for a non-zero exit (callers decide what it means)."""
+    import subprocess
+
     argv = _argv(args)
     try:
         return subprocess.run(argv, input=input, env=env, timeout=timeout, text=text,
@@ -53,13 +63,20 @@ def run(args: Sequence[str], *, capture: bool = True, input: str | bytes | None 
                        details=shlex.join(argv)) from e
 
 
-def popen(args: Sequence[str], **kwargs) -> subprocess.Popen:
+def popen(args: Sequence[str], **kwargs) -> "subprocess.Popen":
+    import subprocess
+
     return subprocess.Popen(_argv(args), **kwargs)
 
 
 def execvp(args: Sequence[str], env: dict | None = None) -> NoReturn:
     """Hand this process over to another program (the terminal goes with it)."""
-    argv = _argv(args)
-    if env is None:
-        os.execv(argv[0], argv)
-    os.execve(argv[0], argv, env)
+    argv = [str(a) for a in args]
+    _debug(argv)
+    try:
+        if env is None:
+            os.execvp(argv[0], argv)
+        os.execvpe(argv[0], argv, env)
+    except FileNotFoundError:
+        require(argv[0])  # raises with the install command
+        raise

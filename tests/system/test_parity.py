@@ -232,3 +232,16 @@ def test_emulator_missing_from_the_recorded_path_is_reported(root, host, tmp_pat
     assert r.rc == 1
     assert "failed to initialise" in r.err and f"{qdir}/qemu-aarch64-static is missing" in r.err
     assert "tbx-init: starting (aarch64)" in r.err  # the log tail reaches the user
+
+
+def test_a_killed_container_is_not_taken_for_ready(arm_box, root):
+    """Readiness is the init's lock, not a file: after SIGKILL the next run restarts and
+    re-registers instead of exec'ing into a dead container."""
+    from toolbx_arch import execspec
+
+    assert root.tbx("run", "-c", arm_box, "true").rc == 0
+    assert execspec.is_ready(arm_box) is True
+    assert root.podman("kill", arm_box).rc == 0
+    assert execspec.is_ready(arm_box) is False
+    r = root.tbx("run", "-c", arm_box, "uname", "-m")
+    assert (r.rc, r.out.strip()) == (0, "aarch64"), r.text

@@ -18,3 +18,4 @@ def run(command: list[str], *, container: str | None, arch: str | None, image: s
     tty = sys.stdin.isatty() and sys.stdout.isatty()
     argv = containers.exec_argv(info, command, user=containers.invoking_user(), interactive=True, tty=tty)
     runner.execvp(argv)
+

@@ -112,7 +112,16 @@ if [ -n "$user" ] && [ "$uid" != 0 ]; then
 fi
 
 : >/run/.toolboxenv 2>/dev/null
-: >"$status/ready" || fail "cannot write $status/ready"
+# Readiness: a shared lock on $status/ready, held for as long as this init lives (the file
+# stays open on fd 9). tbx tests the lock from the host, so a stopped or killed container never
+# looks ready. Without flock on the host the file's existence is all tbx can go by.
+if [ -n "$(host /usr/bin/flock --version 2>/dev/null)" ]; then
+    printf 'flock\n' >"$status/ready" || fail "cannot write $status/ready"
+    exec 9<"$status/ready"
+    host /usr/bin/flock --shared 9 || fail "cannot lock $status/ready"
+else
+    printf 'file\n' >"$status/ready" || fail "cannot write $status/ready"
+fi
 log "ready"
 
 trap 'log "stopping"; exit 0' TERM INT HUP

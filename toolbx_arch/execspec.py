@@ -1,0 +1,122 @@
+"""What ``podman exec`` needs to run something in a tbx container as the invoking user, and
+whether the container's init is ready. Kept to a handful of stdlib imports: ``tbx run -c NAME``
+on a ready container uses only this module and ``runner.execvp`` (see ``entry``)."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PASS_ENV = ("COLORTERM", "DBUS_SESSION_BUS_ADDRESS", "DBUS_SYSTEM_BUS_ADDRESS", "DESKTOP_SESSION", "DISPLAY",
+            "LANG", "LANGUAGE", "LC_ALL", "LC_ADDRESS", "LC_COLLATE", "LC_CTYPE", "LC_IDENTIFICATION",
+            "LC_MEASUREMENT", "LC_MESSAGES", "LC_MONETARY", "LC_NAME", "LC_NUMERIC", "LC_PAPER",
+            "LC_TELEPHONE", "LC_TIME", "SSH_AUTH_SOCK", "TERM", "WAYLAND_DISPLAY", "XAUTHORITY",
+            "XDG_CURRENT_DESKTOP", "XDG_DATA_DIRS", "XDG_MENU_PREFIX", "XDG_RUNTIME_DIR", "XDG_SEAT",
+            "XDG_SESSION_DESKTOP", "XDG_SESSION_ID", "XDG_SESSION_TYPE", "XDG_VTNR")
+
+
+class User:
+    __slots__ = ("name", "uid", "gid", "group", "home", "shell")
+
+    def __init__(self, name: str, uid: int, gid: int, group: str, home: str, shell: str) -> None:
+        self.name, self.uid, self.gid, self.group, self.home, self.shell = name, uid, gid, group, home, shell
+
+    def __repr__(self) -> str:
+        return f"User({self.name!r}, {self.uid}, {self.gid})"
+
+
+def invoking_user() -> User:
+    uid = os.getuid()
+    pw = pwd.getpwuid(uid)
+    try:
+        group = grp.getgrgid(pw.pw_gid).gr_name
+    except KeyError:
+        group = pw.pw_name
+    return User(pw.pw_name, uid, pw.pw_gid, group, pw.pw_dir, pw.pw_shell or "/bin/sh")
+
+
+def runtime_dir() -> str:
+    """XDG_RUNTIME_DIR, or /run for root, or /run/user/UID."""
+    env = os.environ.get("XDG_RUNTIME_DIR")
+    if env:
+        return env
+    return "/run" if os.getuid() == 0 else f"/run/user/{os.getuid()}"
+
+
+def status_path(name: str) -> str:
+    return os.path.join(runtime_dir(), "tbx", "containers", name)
+
+
+def is_ready(name: str) -> bool | None:
+    """Whether the container's init is alive and done, from the shared lock it holds on its
+    ready file (microseconds, no podman call). None when the init could not use flock."""
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(status_path(name), "ready"), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if not os.read(fd, 16).startswith(b"flock"):
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def exec_argv(name: str, command: list[str], *, user: User, interactive: bool, tty: bool,
+              workdir: str | None = None) -> list[str]:
+    """``podman exec`` running ``command`` in container ``name`` as ``user``, in the current
+    directory when it exists there (the home is shared), else in the home directory."""
+    if workdir is None:
+        try:
+            cwd = os.getcwd()
+        except OSError:
+            cwd = user.home
+        inside = cwd == user.home or cwd.startswith(user.home.rstrip("/") + "/")
+        workdir = cwd if inside else user.home
+    argv = ["podman", "exec"]
+    if interactive:
+        argv.append("--interactive")
+    if tty:
+        argv.append("--tty")
+    argv += ["--user", user.name if user.uid != 0 else "root", "--workdir", workdir]
+    env = {"PATH": DEFAULT_PATH, "HOME": user.home, "USER": user.name, "LOGNAME": user.name,
+           "SHELL": user.shell, "TBX_CONTAINER": name}
+    for k in PASS_ENV:
+        if k in os.environ:
+            env[k] = os.environ[k]
+    for k, v in env.items():
+        argv += ["--env", f"{k}={v}"]
+    return argv + [name, *command]
+
+
+def fast_run(argv: list[str]) -> None:
+    """``tbx run -c NAME CMD…`` (exactly that shape) on a ready container: exec podman now,
+    without the CLI framework, whose imports cost more than ``podman exec`` itself. Returns when
+    it does not apply; the normal path then handles the command."""
+    if len(argv) < 3:
+        return
+    if argv[0] in ("-c", "--container"):
+        name, command = argv[1], argv[2:]
+    elif argv[0].startswith("--container="):
+        name, command = argv[0].split("=", 1)[1], argv[1:]
+    else:
+        return
+    if not command or command[0].startswith("-") or not name or name.startswith("-") or "/" in name:
+        return
+    if is_ready(name) is not True:
+        return
+    import sys
+
+    from .runner import execvp
+
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+    execvp(exec_argv(name, command, user=invoking_user(), interactive=True, tty=tty))
