@@ -28,10 +28,11 @@ USERNS_MODES = ("keep-id", "identity", "auto")
 
 def status_dir(name: str) -> Path:
     """Host directory mounted at /run/tbx: the init writes `ready` or `failed` there."""
-    base = hostinfo.runtime_dir() / "tbx"
-    base.mkdir(mode=0o700, parents=True, exist_ok=True)
-    d = base / "containers" / name
+    from .execspec import status_path
+
+    d = Path(status_path(name))
     d.mkdir(parents=True, exist_ok=True)
+    os.chmod(d.parent.parent, 0o700)
     os.chmod(d.parent, 0o700)
     os.chmod(d, 0o777)  # written by the container's root, which may be any mapped uid (--userns auto)
     return d

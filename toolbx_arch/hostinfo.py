@@ -75,10 +75,9 @@ def kernel_has_binfmt_userns(release: str | None = None) -> bool:
 
 def runtime_dir() -> Path:
     """XDG_RUNTIME_DIR, or /run for root, or /run/user/UID."""
-    env = os.environ.get("XDG_RUNTIME_DIR")
-    if env:
-        return Path(env)
-    return Path("/run") if os.getuid() == 0 else Path(f"/run/user/{os.getuid()}")
+    from .execspec import runtime_dir as raw
+
+    return Path(raw())
 
 
 def subid_ranges(user: str, uid: int, path: Path) -> list[tuple[int, int]]:
