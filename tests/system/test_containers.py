@@ -56,37 +56,39 @@ def test_create_twice_says_already_exists(root, host, name, cleanup):
     assert r.rc == 1 and "already exists" in r.err
 
 
-def test_concurrent_creates_of_one_name_make_one_container(root, host, name, cleanup):
-    cleanup(root, name)
-    assert root.tbx("image", "pull", host.index_ref, "--arch", "arm64", "--no-tls-verify").rc == 0
-    argv = root.argv([TBX, "create", name, "--arch", "arm64", "--image", host.index_ref, "--no-tls-verify"])
-    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              stdin=subprocess.DEVNULL, env=root.env) for _ in range(2)]
+def test_concurrent_creates_of_one_name_make_one_container(who, host, name, cleanup):
+    cleanup(who, name)
+    assert who.tbx("image", "pull", host.index_ref, "--arch", "arm64", "--no-tls-verify").rc == 0
+    argv = who.argv([TBX, "create", name, "--arch", "arm64", "--image", host.index_ref, "--no-tls-verify"])
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=who.home,
+                              stdin=subprocess.DEVNULL, env=None if who.rootless else who.env) for _ in range(2)]
     results = [(p.wait(120), p.stdout.read(), p.stderr.read()) for p in procs]
     codes = sorted(rc for rc, _, _ in results)
     assert codes == [0, 1], results
     loser = next(err for rc, _, err in results if rc == 1)
     assert "already exists" in loser and "Traceback" not in loser
-    assert root.containers().count(name) == 1
+    assert who.containers().count(name) == 1
 
 
-def test_failed_create_leaves_no_container(root, host, name, cleanup, tmp_path):
+def test_failed_create_leaves_no_container(who, host, name, cleanup):
     """An image where /usr/libexec is a file: installing the init fails after podman created the
     container; tbx must remove it again."""
-    cleanup(root, name)
-    rootfs = tmp_path / "rootfs"
-    (rootfs / "usr").mkdir(parents=True)
-    (rootfs / "usr" / "libexec").write_text("not a directory\n")
-    tar = tmp_path / "broken.tar"
-    subprocess.run(["tar", "-C", rootfs, "-cf", tar, "."], check=True)
+    cleanup(who, name)
+    work = f"{who.home}/tbxt-broken-{name}"
+    subprocess.run(["mkdir", "-p", f"{work}/rootfs/usr"], check=True)
+    with open(f"{work}/rootfs/usr/libexec", "w") as f:
+        f.write("not a directory\n")
+    subprocess.run(["tar", "-C", f"{work}/rootfs", "-cf", f"{work}/broken.tar", "."], check=True)
+    subprocess.run(["chmod", "-R", "a+rX", work], check=True)
     img = f"localhost/tbxt-broken:{name}"
-    subprocess.run(["podman", "import", "--arch", "amd64", str(tar), img], check=True, capture_output=True)
     try:
-        r = root.tbx("create", name, "--arch", "x86_64", "--image", img, "-y")
+        assert who.podman("import", "--arch", "amd64", f"{work}/broken.tar", img).rc == 0
+        r = who.tbx("create", name, "--arch", "x86_64", "--image", img, "-y")
         assert r.rc != 0 and "Traceback" not in r.text
-        assert name not in root.containers()
+        assert name not in who.containers()
     finally:
-        root.podman("rmi", "-f", img)
+        who.podman("rmi", "-f", img)
+        subprocess.run(["rm", "-rf", work])
 
 
 def test_create_of_a_single_arch_image_for_another_arch_creates_nothing(who, host, name):

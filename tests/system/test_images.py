@@ -115,3 +115,13 @@ def test_rmi_refuses_while_a_container_uses_the_image(root, host, fresh, name, c
     r = root.tbx("rmi", "--force", img)
     assert r.rc == 0, r.text
     assert root.image_id(img) is None and name not in root.containers()
+
+
+def test_bad_credentials_are_named_as_such(root, host, tmp_path):
+    import base64
+
+    bad = tmp_path / "auth.json"
+    token = base64.b64encode(b"tbxuser:wrong").decode()
+    bad.write_text(json.dumps({"auths": {host["TBX_TEST_AUTH_REGISTRY"]: {"auth": token}}}))
+    r = root.tbx("image", "inspect", host.auth_ref, "--arch", "arm64", "--no-tls-verify", "--authfile", str(bad))
+    assert r.rc == 1 and f"rejected the credentials in {bad}" in r.err and "podman login" in r.err
