@@ -83,7 +83,9 @@ def render_check(report) -> None:
         ("podman", h.podman or "MISSING"),
         ("skopeo", h.skopeo or "MISSING"),
         ("OCI runtime", h.oci_runtime or "unknown"),
-        ("host binfmt_misc", f"{h.binfmt_misc} (tbx does not need it)"),
+        ("host binfmt_misc", (f"{h.binfmt_misc}, {h.binfmt_entries.get('enabled', 0)} of "
+                              f"{h.binfmt_entries.get('total', 0)} entries enabled (tbx needs none)")
+                             if h.binfmt_misc != "not mounted" else "not mounted (tbx needs none)"),
     ]
     width = max(len(k) for k, _ in host_rows)
     for k, v in host_rows:

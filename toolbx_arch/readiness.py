@@ -69,6 +69,7 @@ class HostReport:
     skopeo: str | None
     oci_runtime: str | None
     binfmt_misc: str
+    binfmt_entries: dict = field(default_factory=dict)   # {"total": n, "enabled": n}
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -278,7 +279,9 @@ def check_host(*, root: Path = Path("/"), proc: Path = binfmt.PROC_BINFMT, kerne
         user=user, rootless=rootless, userns=userns,
         podman=tools.get("podman"), skopeo=tools.get("skopeo"),
         oci_runtime=_oci_runtime(root, home if rootless else None),
-        binfmt_misc=binfmt.read_status(proc), problems=problems)
+        binfmt_misc=binfmt.read_status(proc), problems=problems,
+        binfmt_entries={"total": len(entries := binfmt.read_entries(proc)),
+                        "enabled": sum(e.enabled for e in entries)})
 
 
 def check_arch(a: Arch, host: HostReport, *, root: Path = Path("/"), proc: Path = binfmt.PROC_BINFMT,

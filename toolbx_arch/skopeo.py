@@ -73,6 +73,7 @@ def classify(stderr: str, ref: Reference, authfile: str | None, tls_verify: bool
     text = stderr.strip()
     msg = re.findall(r'msg="((?:[^"\\]|\\.)*)"', text)
     last = (msg[-1] if msg else text.splitlines()[-1] if text else "unknown error").replace('\\"', '"')
+    last = re.sub(r'^Error parsing image name "[^"]*": ', "", last)
     host = ref.domain or "docker.io"
     low = text.lower()
     if "no such host" in low or "server misbehaving" in low or "temporary failure in name resolution" in low:

@@ -111,6 +111,8 @@ def test_run_exit_codes_and_marker(arm_box, root):
     assert root.tbx("run", "-c", arm_box, "false").rc == 1
     assert root.tbx("run", "-c", arm_box, "sh", "-c", "exit 2").rc == 2
     assert root.tbx("run", "-c", arm_box, "test", "-f", "/run/.toolboxenv").rc == 0
+    # Debian's stock prompt shows where you are: (tbx:aarch64)user@host
+    assert root.tbx("run", "-c", arm_box, "cat", "/etc/debian_chroot").out.strip() == "tbx:aarch64"
     r = root.tbx("run", "-c", arm_box, "cat", "/proc/sys/fs/binfmt_misc/status")
     assert (r.rc, r.out.strip()) == (0, "enabled")
     r = root.tbx("run", "-c", arm_box, "sh", "-c", "ls /proc/sys/fs/binfmt_misc | sort | tr '\\n' ' '")

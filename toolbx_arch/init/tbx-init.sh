@@ -112,6 +112,8 @@ if [ -n "$user" ] && [ "$uid" != 0 ]; then
 fi
 
 : >/run/.toolboxenv 2>/dev/null
+# Debian/Ubuntu's stock .bashrc shows /etc/debian_chroot in the prompt: say where you are.
+[ -e /etc/debian_chroot ] || printf 'tbx:%s\n' "$arch" >/etc/debian_chroot 2>/dev/null
 # Readiness: a shared lock on $status/ready, held for as long as this init lives (the file
 # stays open on fd 9). tbx tests the lock from the host, so a stopped or killed container never
 # looks ready. Without flock on the host the file's existence is all tbx can go by.
