@@ -61,7 +61,7 @@ def pull(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool = T
     """
     runner.require("skopeo")
     dest = naming.local_image_name(ref, a)
-    info = info or skopeo.inspect(ref, a, authfile=authfile, tls_verify=tls_verify)
+    info = info or skopeo.inspect(ref, a, authfile=authfile, tls_verify=tls_verify, sizes=False)
     before = inspect_local(dest)
     ok = False
     try:

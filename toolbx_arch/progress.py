@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional
 
 
 @contextlib.contextmanager
-def status(title: str) -> Iterator[Callable[[str], None]]:
-    """Yields ``update(line)``; shows ``title: line`` with a spinner while the block runs."""
+def status(title: str) -> Iterator[Optional[Callable[[str], None]]]:
+    """Yields ``update(line)``, which shows ``title: line`` with a spinner while the block runs;
+    yields None when stderr is not a terminal (nothing to show: callers can skip the work)."""
     if not sys.stderr.isatty():
-        yield lambda line: None
+        yield None
         return
     from rich.console import Console
 

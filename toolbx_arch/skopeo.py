@@ -148,7 +148,10 @@ def select(platforms: list[Platform], a: Arch) -> Platform | None:
     return matches[0] if matches else None
 
 
-def inspect(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool = True) -> ImageInfo:
+def inspect(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool = True,
+            sizes: bool = True) -> ImageInfo:
+    """What the registry offers for ``a``, verified. ``sizes=False`` skips fetching the
+    platform's own manifest (layer sizes) when only the selection and the arch are needed."""
     r = normalize(ref)
     opts = _auth_args(authfile, tls_verify)
     raw = _skopeo(["inspect", "--raw", *opts, f"docker://{r}"], r, authfile, text=False)
@@ -172,8 +175,9 @@ def inspect(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool 
         digest = "sha256:" + hashlib.sha256(raw).hexdigest()
     pinned = f"{r.repository}@{digest}"
     if platforms:
-        raw = _skopeo(["inspect", "--raw", *opts, f"docker://{pinned}"], r, authfile, text=False)
-        manifest = json.loads(raw)
+        manifest = {}
+        if sizes:
+            manifest = json.loads(_skopeo(["inspect", "--raw", *opts, f"docker://{pinned}"], r, authfile, text=False))
     chosen_variant = next((p.variant for p in platforms if p.digest == digest), None)
     over = ["--override-os", "linux", "--override-arch", a.oci_arch]
     if a.oci_variant and a.oci_arch == "arm":
@@ -207,7 +211,8 @@ def copy(info: ImageInfo, a: Arch, dest: str, *, authfile: str | None = None, tl
 
     r = normalize(info.reference)
     over = ["--override-os", "linux", "--override-arch", a.oci_arch]
-    args = ["skopeo", "copy", *over, *_auth_args(authfile, tls_verify, "src-"),
+    quiet = ["-q"] if on_line is None else []  # progress bars cost CPU; draw them only to be shown
+    args = ["skopeo", "copy", *quiet, *over, *_auth_args(authfile, tls_verify, "src-"),
             f"docker://{info.pinned}", f"containers-storage:{dest}"]
     proc = runner.popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
     try:

@@ -126,3 +126,11 @@ def test_rm_unknown_and_running(root, host, name, cleanup):
     assert r.rc == 1 and "running" in r.err and "--force" in r.err
     assert root.tbx("rm", "--force", name).rc == 0
     assert name not in root.containers()
+
+
+def test_create_without_y_and_without_a_terminal_does_not_pull(root, host, name):
+    root.podman("rmi", "-f", f"{host.index_ref}-arm64")
+    before = (root.containers(), root.images_state())
+    r = root.tbx("create", name, "--arch", "aarch64", "--image", host.index_ref, "--no-tls-verify")
+    assert r.rc == 1 and "is not stored locally" in r.err and "-y" in r.err
+    assert (root.containers(), root.images_state()) == before

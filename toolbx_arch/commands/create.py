@@ -90,7 +90,8 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
                                    fix=f"Enter it with 'tbx enter {cname}', or remove it with 'tbx rm {cname}'") from e
                 raise
             created = True
-            update("installing the init script")
+            if update:
+                update("installing the init script")
             if not ctr.put_archive("/", _init_tar()):
                 raise TbxError(f"could not copy the init script into {cname}", exit_code=EXIT_ENGINE)
             created = False  # complete: nothing to undo
