@@ -229,7 +229,12 @@ def image_pull(
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the one place a TbxError is caught and shown."""
     args = sys.argv[1:] if argv is None else argv
-    from typer.exceptions import Abort, Exit, TyperException
+    from typer import Abort, Exit
+
+    try:  # typer >= 0.25 vendors click; older releases use click itself
+        from typer.exceptions import TyperException as UsageProblem
+    except ImportError:
+        from click.exceptions import ClickException as UsageProblem
 
     from .errors import TbxError
 
@@ -244,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
         rc = e.exit_code
     except Abort:
         rc = 130
-    except TyperException as e:  # usage errors: bad option, missing argument
+    except UsageProblem as e:  # usage errors: bad option, missing argument
         show = getattr(e, "show", None)
         if show:
             show()
