@@ -59,10 +59,16 @@ def pull(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool = T
     Verified before storing (the registry's answer) and after (what podman recorded); on any
     failure or Ctrl-C, a name this pull created is removed again. Returns (name, image, info).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     runner.require("skopeo")
     dest = naming.local_image_name(ref, a)
-    info = info or skopeo.inspect(ref, a, authfile=authfile, tls_verify=tls_verify, sizes=False)
-    before = inspect_local(dest)
+    # What the name points to now (to restore it on failure) does not depend on the registry:
+    # ask podman while skopeo asks the registry.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        before_f = pool.submit(inspect_local, dest)
+        info = info or skopeo.inspect(ref, a, authfile=authfile, tls_verify=tls_verify, sizes=False)
+        before = before_f.result()
     ok = False
     try:
         skopeo.copy(info, a, dest, authfile=authfile, tls_verify=tls_verify, on_line=on_line)
