@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import time
 import uuid
@@ -17,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import arch as archmod
-from . import binfmt, hostinfo, hostspec, naming, runner
+from . import binfmt, hostspec, naming, runner
 from .arch import Arch
 from .errors import EXIT_ENGINE, TbxError
-from .execspec import DEFAULT_PATH, PASS_ENV, User, exec_argv as _exec_argv, invoking_user, is_ready  # noqa: F401
+from .execspec import User, exec_argv as _exec_argv, invoking_user, is_ready  # noqa: F401 (re-exported)
 
 READY_TIMEOUT = float(os.environ.get("TBX_READY_TIMEOUT", "90"))
 USERNS_MODES = ("keep-id", "identity", "auto")
@@ -44,6 +43,7 @@ def default_userns() -> str:
 
 def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator_in_container: str | None,
          user: User, userns: str, source: str, create_id: str, runtime: hostspec.HostRuntime) -> dict:
+    """``image`` is the local (arch-suffixed) name, ``source`` the remote reference it came from."""
     """podman-py ``containers.create`` keyword arguments for a tbx container."""
     if userns not in USERNS_MODES:
         raise TbxError(f"--userns {userns!r} is not one of {', '.join(USERNS_MODES)}")
@@ -77,8 +77,7 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator_in_contain
     kw: dict = dict(
         image=image, name=name, entrypoint=runtime.entrypoint(), command=runtime.command(init_args),
         labels={naming.LABEL_MANAGED: "true", naming.LABEL_ARCH: a.name, naming.LABEL_OCI_ARCH: a.oci_arch,
-                naming.LABEL_SOURCE: source, naming.LABEL_CREATE_ID: create_id,
-                "com.github.containers.toolbox": "true"},
+                naming.LABEL_SOURCE: source, naming.LABEL_IMAGE: image, naming.LABEL_CREATE_ID: create_id},
         network_mode="host", mounts=mounts, devices=devices, stop_timeout=5,
         environment={"container": "podman", "TBX_CONTAINER": name, "TBX_ARCH": a.name},
     )
@@ -237,13 +236,5 @@ def exec_argv(info: "Info | str", command: list[str], **kw) -> list[str]:
     return _exec_argv(info if isinstance(info, str) else info.name, command, **kw)
 
 
-def shell_for(user: User) -> list[str]:
-    return [user.shell or "/bin/bash", "-l"]
-
-
 def stdin_is_tty() -> bool:
     return sys.stdin.isatty()
-
-
-def podman_path() -> str:
-    return shutil.which("podman") or "podman"

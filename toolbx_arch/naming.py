@@ -25,6 +25,7 @@ LABEL_MANAGED = "io.github.tbx.managed"
 LABEL_ARCH = "io.github.tbx.arch"
 LABEL_OCI_ARCH = "io.github.tbx.oci-arch"
 LABEL_SOURCE = "io.github.tbx.source"     # the remote reference the image came from
+LABEL_IMAGE = "io.github.tbx.image"       # the local (arch-suffixed) image name
 LABEL_CREATE_ID = "io.github.tbx.create-id"
 
 TAG_MAX = 128

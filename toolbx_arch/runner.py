@@ -59,6 +59,8 @@ def run(args: Sequence[str], *, capture: bool = True, input: str | bytes | None 
                               stderr=subprocess.PIPE if capture else None,
                               stdin=None if input is not None else subprocess.DEVNULL if capture else None)
     except subprocess.TimeoutExpired as e:
+        import shlex
+
         raise TbxError(f"{os.path.basename(argv[0])} did not finish within {timeout:.0f} s",
                        details=shlex.join(argv)) from e
 

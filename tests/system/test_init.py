@@ -2,7 +2,6 @@
 entry needed: provisioning left the host's qemu entries disabled); run and enter work, sudo
 works for a non-root user; the init refuses the host's instance."""
 
-import json
 import os
 import subprocess
 

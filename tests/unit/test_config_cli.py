@@ -4,7 +4,6 @@ import sys
 import pytest
 
 from toolbx_arch import config
-from toolbx_arch.cli import main
 from toolbx_arch.errors import TbxError
 
 

@@ -74,8 +74,6 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
     kw = containers.spec(name=cname, image=t.local_image, a=t.arch, host_arch=host_arch, emulator_in_container=emulator,
                          user=containers.invoking_user(), userns=userns, source=t.ref, create_id=create_id,
                          runtime=runtime)
-    kw["labels"][naming.LABEL_SOURCE] = t.ref
-    kw["labels"]["io.github.tbx.image"] = t.local_image
     with progress.status(f"Creating container {cname}") as update, podman_client.engine() as client:
         import podman.errors
 

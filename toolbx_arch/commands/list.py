@@ -25,11 +25,11 @@ def collect(*, containers: bool = True, images: bool = True, arch: str | None = 
         used: set[str] = set()
         for c in ctrs:
             labels = c.labels or {}
-            used.add(labels.get("io.github.tbx.image", ""))
+            used.add(labels.get(naming.LABEL_IMAGE, ""))
             if a and labels.get(naming.LABEL_ARCH) != a.name:
                 continue
             rows.append({"name": c.name, "arch": labels.get(naming.LABEL_ARCH), "oci_arch": labels.get(naming.LABEL_OCI_ARCH),
-                         "image": labels.get("io.github.tbx.image") or c.attrs.get("Image"), "status": podman_client.state_of(c),
+                         "image": labels.get(naming.LABEL_IMAGE) or c.attrs.get("Image"), "status": podman_client.state_of(c),
                          "created": c.attrs.get("CreatedAt") or c.attrs.get("Created"), "id": c.id})
         if containers:
             out["containers"] = sorted(rows, key=lambda r: r["name"])

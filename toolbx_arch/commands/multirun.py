@@ -60,17 +60,12 @@ def _parse_arches(spec: str) -> list[archmod.Arch]:
 def _container_for(a: archmod.Arch, image: str | None, create_missing: bool, tls_verify: bool = True) -> containers.Info:
     if image:
         t = target(image=image, distro=None, release=None, arch=a.name, cfg=load())
-        info = containers.inspect(t.container)
-        if info is None and create_missing:
+        if create_missing and containers.inspect(t.container) is None:
             from .create import create
 
             create(name=None, arch=a.name, image=image, distro=None, release=None, authfile=None,
                    tls_verify=tls_verify, userns=None, yes=True)
-            info = containers.inspect(t.container)
-        if info is None:
-            raise TbxError(f"no container {t.container} for {a.name}",
-                           fix=f"tbx create --arch {a.name} --image {image}, or add --create")
-        return containers.find(info.name, a.name)
+        return containers.find(t.container, a.name)  # a missing one: "does not exist" and the create line
     try:
         return containers.find(None, a.name)
     except TbxError as e:

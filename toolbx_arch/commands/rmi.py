@@ -21,7 +21,7 @@ def rmi(names: list[str], *, force: bool, all_: bool) -> int:
             except podman.errors.ImageNotFound:
                 raise TbxError(f"image {n} does not exist", fix="See 'tbx list --images'") from None
             users = [c for c in ctrs if c.attrs.get("ImageID", c.attrs.get("Image")) == img.id
-                     or (c.labels or {}).get("io.github.tbx.image") == n]
+                     or (c.labels or {}).get(naming.LABEL_IMAGE) == n]
             if users and not force:
                 raise TbxError(f"image {n} is used by container{'s' if len(users) > 1 else ''} "
                                f"{', '.join(c.name for c in users)}",
