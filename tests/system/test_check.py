@@ -43,3 +43,9 @@ def test_rootless_check_sees_the_users_ranges(rootless):
 def test_unknown_arch_lists_the_supported_ones(root):
     r = root.tbx("check", "--arch", "arm65")
     assert r.rc == 1 and "arm65" in r.err and "aarch64" in r.err and "Traceback" not in r.text
+
+
+def test_debug_log_shows_every_external_command(root):
+    r = root.tbx("--log-level", "debug", "check", "--arch", "x86_64")
+    assert r.rc == 0
+    assert "run: /usr/bin/podman --version" in r.err and "run: /usr/bin/skopeo --version" in r.err

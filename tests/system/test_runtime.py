@@ -53,8 +53,13 @@ def test_ipc_namespace_is_the_hosts_where_podman_can_share_it(box):
 
 
 def test_user_and_groups(box, host):
+    import pwd
+
     r = inside(box, "id")
     assert f"uid={host.uid}({host.user})" in r.out and f"gid={host.uid}" in r.out
+    pw = pwd.getpwnam(host.user)
+    r = inside(box, "getent", "passwd", host.user)
+    assert r.out.strip().split(":")[2:] == [str(pw.pw_uid), str(pw.pw_gid), host.user, pw.pw_dir, pw.pw_shell]
     r = inside(box, "sh", "-c", 'echo "$USER $HOME $(pwd)"')
     assert r.out.split() == [host.user, f"/home/{host.user}", f"/home/{host.user}"]
 
@@ -134,3 +139,14 @@ def test_package_install_with_sudo_from_a_local_deb(box, host, tmp_path):
         assert r.out == "arm64"
     finally:
         os.unlink(deb)
+
+
+def test_runtime_dir_is_shared(box, host):
+    runner, _ = box
+    probe = f"/run/user/{host.uid}/tbxt-probe"
+    subprocess.run(runner.argv(["sh", "-c", f"echo shared > {probe}"]), check=True)
+    try:
+        r = inside(box, "cat", probe)
+        assert r.out.strip() == "shared"
+    finally:
+        os.unlink(probe)

@@ -100,7 +100,21 @@ if [ -n "$user" ] && [ "$uid" != 0 ]; then
     }
     [ -x "$shell" ] || shell=/bin/sh
     has_gid "$gid" || printf '%s:x:%s:\n' "$group" "$gid" >>/etc/group
-    has_entry /etc/passwd "$user" || printf '%s:x:%s:%s:%s:%s:%s\n' "$user" "$uid" "$gid" "$user" "$home" "$shell" >>/etc/passwd
+    # The user's entry as on the host (podman's keep-id writes one with /bin/sh): replace or add
+    # it. The file is rewritten in place: podman may have bind-mounted it.
+    want="$user:x:$uid:$gid:$user:$home:$shell"
+    new=/etc/passwd.tbx-new
+    found=
+    : >"$new" || fail "cannot write $new"
+    while IFS= read -r line || [ -n "$line" ]; do
+        case "$line" in
+        "$user":*) printf '%s\n' "$want" >>"$new"; found=1 ;;
+        *) printf '%s\n' "$line" >>"$new" ;;
+        esac
+    done </etc/passwd
+    [ -n "$found" ] || printf '%s\n' "$want" >>"$new"
+    host /usr/bin/cat "$new" >/etc/passwd || fail "cannot write /etc/passwd"
+    host /usr/bin/rm -f "$new"
     if [ -f /etc/shadow ] && ! has_entry /etc/shadow "$user"; then
         printf '%s::19000:0:99999:7:::\n' "$user" >>/etc/shadow
     fi
