@@ -125,3 +125,42 @@ def test_bad_credentials_are_named_as_such(root, host, tmp_path):
     bad.write_text(json.dumps({"auths": {host["TBX_TEST_AUTH_REGISTRY"]: {"auth": token}}}))
     r = root.tbx("image", "inspect", host.auth_ref, "--arch", "arm64", "--no-tls-verify", "--authfile", str(bad))
     assert r.rc == 1 and f"rejected the credentials in {bad}" in r.err and "podman login" in r.err
+
+
+def test_ctrl_c_during_a_pull_leaves_no_image_or_tag(root, host, fresh):
+    """Blobs come through a throttling proxy; a terminal's Ctrl-C (SIGINT to the whole process
+    group) arrives mid-transfer. Nothing new may be left under any name."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from .conftest import TBX
+    from .slowproxy import SlowRegistryProxy
+
+    # No copy of the arm64 image under any name, so every blob must come through the proxy.
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", "--override-arch", "arm64",
+                          f"docker://{host.index_ref}"], capture_output=True, text=True, check=True).stdout
+    digest = next(m["digest"] for m in json.loads(raw)["manifests"] if m["platform"]["architecture"] == "arm64")
+    manifest = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false",
+                               f"docker://{host.index_ref.rsplit(':', 1)[0]}@{digest}"],
+                              capture_output=True, text=True, check=True).stdout
+    image_id = json.loads(manifest)["config"]["digest"].split(":", 1)[1]
+    root.podman("rmi", "-f", "--ignore", image_id)
+    before = root.images_state()
+    with SlowRegistryProxy(host["TBX_TEST_REGISTRY"]) as proxy:
+        ref = f"{proxy.address}/tbx-test/debian:12"
+        proc = subprocess.Popen([TBX, "image", "pull", ref, "--arch", "arm64", "--no-tls-verify"], env=root.env,
+                                cwd="/root", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        deadline = time.monotonic() + 60
+        while proxy.blob_bytes < 256 * 1024 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert proc.poll() is None and proxy.blob_bytes >= 256 * 1024, "the pull should be mid-transfer"
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert "Traceback" not in err
+    assert root.images_state() == before
+    leftover = subprocess.run(["pgrep", "-f", f"skopeo copy.*{proxy.address}"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""
