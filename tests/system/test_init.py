@@ -80,16 +80,20 @@ def test_stop_and_run_again_re_registers(box):
     assert (logs.out + logs.err).count("registered qemu-aarch64") == 2
 
 
-def test_enter_gives_an_interactive_foreign_shell(root, host, cleanup):
+@pytest.mark.parametrize("rootless_user", [False, True], ids=["root", "rootless"])
+def test_enter_gives_an_interactive_foreign_shell(host, cleanup, rootless_user):
     pexpect = pytest.importorskip("pexpect")
+    runner = Runner(host, rootless=rootless_user)
     name = "tbxt-enter"
-    cleanup(root, name)
-    root.rm_containers(name)
-    assert root.tbx("create", name, "--arch", "aarch64", "--image", host.index_ref, "-y", "--no-tls-verify").rc == 0
-    child = pexpect.spawn(TBX, ["enter", name], env={**root.env, "TERM": "dumb", "PS1": "tbx$ "},
-                          cwd="/root", encoding="utf-8", timeout=60)
-    child.sendline("echo ARCH=$(uname -m)")
-    child.expect("ARCH=aarch64")
+    cleanup(runner, name)
+    runner.rm_containers(name)
+    assert runner.tbx("create", name, "--arch", "aarch64", "--image", host.index_ref, "-y", "--no-tls-verify").rc == 0
+    argv = runner.argv([TBX, "enter", name], {"TERM": "dumb"})
+    child = pexpect.spawn(argv[0], argv[1:], env={**runner.env, "TERM": "dumb"}, cwd=runner.home,
+                          encoding="utf-8", timeout=60)
+    child.sendline("echo ARCH=$(uname -m) ID=$(id -u) SUDO=$(sudo -n id -u)")
+    child.expect(r"ARCH=aarch64 ID=(\d+) SUDO=0")
+    assert child.match.group(1) == ("0" if not rootless_user else str(host.uid))
     child.sendline("exit 3")
     child.expect(pexpect.EOF)
     child.close()
