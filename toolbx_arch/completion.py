@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from . import runner
-from .naming import LABEL_MANAGED
+from .naming import MANAGED_FILTER
 
 
 def container_names() -> list[str]:
     if runner.which("podman") is None:
         return []
-    r = runner.run(["podman", "ps", "-a", "--filter", f"label={LABEL_MANAGED}=true", "--format", "{{.Names}}"],
+    r = runner.run(["podman", "ps", "-a", "--filter", f"label={MANAGED_FILTER}", "--format", "{{.Names}}"],
                    timeout=10)
     return r.stdout.split() if r.returncode == 0 else []
 

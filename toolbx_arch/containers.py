@@ -41,10 +41,9 @@ def default_userns() -> str:
     return "identity" if os.getuid() == 0 else "keep-id"
 
 
-def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator_in_container: str | None,
-         user: User, userns: str, source: str, create_id: str, runtime: hostspec.HostRuntime) -> dict:
-    """``image`` is the local (arch-suffixed) name, ``source`` the remote reference it came from."""
-    """podman-py ``containers.create`` keyword arguments for a tbx container."""
+def validate_userns(userns: str | None) -> str:
+    """The user-namespace layout to use (the default for this user when None), or a TbxError."""
+    userns = userns or default_userns()
     if userns not in USERNS_MODES:
         raise TbxError(f"--userns {userns!r} is not one of {', '.join(USERNS_MODES)}")
     rootless = os.getuid() != 0
@@ -52,6 +51,14 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator_in_contain
         raise TbxError(f"--userns {userns} needs root; rootless containers use keep-id")
     if not rootless and userns == "keep-id":
         raise TbxError("--userns keep-id is for rootless use; as root choose identity or auto")
+    return userns
+
+
+def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator_in_container: str | None,
+         user: User, userns: str, source: str, create_id: str, runtime: hostspec.HostRuntime) -> dict:
+    """podman-py ``containers.create`` keyword arguments for a tbx container. ``image`` is the
+    local (arch-suffixed) name, ``source`` the remote reference it came from, ``userns`` a
+    layout checked by ``validate_userns``."""
     emulated = archmod.needs_emulation(a, host_arch)
     init_args = ["--arch", a.name, "--user", user.name, "--uid", str(user.uid), "--gid", str(user.gid),
                  "--group", user.group, "--home", user.home, "--shell", user.shell, "--status", hostspec.STATUS_DIR]
@@ -142,7 +149,7 @@ def inspect(name: str) -> Info | None:
 
 def list_managed() -> list[dict]:
     """``podman ps -a`` rows of tbx containers (fast: one CLI call)."""
-    r = runner.run(["podman", "ps", "-a", "--filter", f"label={naming.LABEL_MANAGED}=true", "--format", "json"],
+    r = runner.run(["podman", "ps", "-a", "--filter", f"label={naming.MANAGED_FILTER}", "--format", "json"],
                    timeout=60)
     if r.returncode != 0:
         raise TbxError("podman could not list containers", details=r.stderr.strip(), exit_code=EXIT_ENGINE)

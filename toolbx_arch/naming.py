@@ -27,6 +27,7 @@ LABEL_OCI_ARCH = "io.github.tbx.oci-arch"
 LABEL_SOURCE = "io.github.tbx.source"     # the remote reference the image came from
 LABEL_IMAGE = "io.github.tbx.image"       # the local (arch-suffixed) image name
 LABEL_CREATE_ID = "io.github.tbx.create-id"
+MANAGED_FILTER = f"{LABEL_MANAGED}=true"   # podman label filter for tbx containers
 
 TAG_MAX = 128
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"

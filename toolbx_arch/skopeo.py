@@ -68,6 +68,13 @@ def _auth_args(authfile: str | None, tls_verify: bool, prefix: str = "") -> list
     return args
 
 
+def _override_args(a: Arch) -> list[str]:
+    args = ["--override-os", "linux", "--override-arch", a.oci_arch]
+    if a.oci_variant and a.oci_arch == "arm":  # arm/v6 vs v7 matters; arm64's v8 is implied
+        args += ["--override-variant", a.oci_variant]
+    return args
+
+
 def classify(stderr: str, ref: Reference, authfile: str | None, tls_verify: bool = True) -> TbxError:
     """Turn skopeo's stderr into one reason and one fix."""
     text = stderr.strip()
@@ -179,10 +186,7 @@ def inspect(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool 
         if sizes:
             manifest = json.loads(_skopeo(["inspect", "--raw", *opts, f"docker://{pinned}"], r, authfile, text=False))
     chosen_variant = next((p.variant for p in platforms if p.digest == digest), None)
-    over = ["--override-os", "linux", "--override-arch", a.oci_arch]
-    if a.oci_variant and a.oci_arch == "arm":
-        over += ["--override-variant", a.oci_variant]
-    data = json.loads(_skopeo(["inspect", *over, *opts, f"docker://{pinned}"], r, authfile))
+    data = json.loads(_skopeo(["inspect", *_override_args(a), *opts, f"docker://{pinned}"], r, authfile))
     layers = manifest.get("layers") or manifest.get("fsLayers") or []
     info = ImageInfo(
         reference=str(r), pinned=pinned, digest=digest, os=data.get("Os", "linux"),
@@ -210,9 +214,8 @@ def copy(info: ImageInfo, a: Arch, dest: str, *, authfile: str | None = None, tl
     import subprocess
 
     r = normalize(info.reference)
-    over = ["--override-os", "linux", "--override-arch", a.oci_arch]
     quiet = ["-q"] if on_line is None else []  # progress bars cost CPU; draw them only to be shown
-    args = ["skopeo", "copy", *quiet, *over, *_auth_args(authfile, tls_verify, "src-"),
+    args = ["skopeo", "copy", *quiet, *_override_args(a), *_auth_args(authfile, tls_verify, "src-"),
             f"docker://{info.pinned}", f"containers-storage:{dest}"]
     proc = runner.popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
     try:

@@ -133,3 +133,8 @@ def test_create_without_y_and_without_a_terminal_does_not_pull(root, host, name)
     r = root.tbx("create", name, "--arch", "aarch64", "--image", host.index_ref, "--no-tls-verify")
     assert r.rc == 1 and "is not stored locally" in r.err and "-y" in r.err
     assert (root.containers(), root.images_state()) == before
+
+
+def test_list_with_an_empty_arch_is_an_error(root):
+    r = root.tbx("list", "--arch", "")
+    assert r.rc == 1 and "architecture name is empty" in r.err

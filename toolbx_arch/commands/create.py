@@ -45,12 +45,9 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
     # Names and arguments first: the first error shown is about what the user typed.
     t = target(image=image, distro=distro, release=release, arch=arch, cfg=cfg, local_arch_of=local_arch_of)
     cname = naming.validate_container_name(name or t.container)
-    userns = userns or containers.default_userns()
-    if userns not in containers.USERNS_MODES:
-        raise TbxError(f"--userns {userns!r} is not one of {', '.join(containers.USERNS_MODES)}")
+    userns = containers.validate_userns(userns)
     if containers.inspect(cname) is not None:
-        raise TbxError(f"container {cname} already exists",
-                       fix=f"Enter it with 'tbx enter {cname}', or remove it with 'tbx rm {cname}'")
+        raise _exists(cname)
 
     host_arch = archmod.host()
     emulator = None
@@ -84,8 +81,7 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
             except podman.errors.APIError as e:
                 text = str(getattr(e, "explanation", "") or e)
                 if "already in use" in text or getattr(getattr(e, "response", None), "status_code", 0) == 409:
-                    raise TbxError(f"container {cname} already exists",
-                                   fix=f"Enter it with 'tbx enter {cname}', or remove it with 'tbx rm {cname}'") from e
+                    raise _exists(cname) from e
                 raise
             created = True
             if update:
@@ -102,6 +98,11 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
     print(f"Created container {cname} ({t.arch.name}, {how}) from {t.local_image}")
     output.info(f"Enter it with: tbx enter {cname}")
     return 0
+
+
+def _exists(cname: str) -> TbxError:
+    return TbxError(f"container {cname} already exists",
+                    fix=f"Enter it with 'tbx enter {cname}', or remove it with 'tbx rm {cname}'")
 
 
 def _remove_own(client, create_id: str) -> None:

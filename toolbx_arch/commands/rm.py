@@ -32,7 +32,7 @@ def rm(names: list[str], *, force: bool, all_: bool) -> int:
 
     with podman_client.engine() as client:
         if all_:
-            targets = client.containers.list(all=True, filters={"label": f"{naming.LABEL_MANAGED}=true"})
+            targets = client.containers.list(all=True, filters={"label": naming.MANAGED_FILTER})
         else:
             targets = []
             for n in names:

@@ -11,9 +11,9 @@ def rmi(names: list[str], *, force: bool, all_: bool) -> int:
         raise TbxError("no image named", fix="tbx rmi IMAGE…, or tbx rmi --all")
     import podman.errors
 
-    if all_:
-        names = [r["image"] for r in collect(containers=False, images=True)["images"]]
     with podman_client.engine() as client:
+        if all_:
+            names = [r["image"] for r in collect(client, containers=False, images=True)["images"]]
         ctrs = client.containers.list(all=True)
         for n in names:
             try:
