@@ -226,6 +226,45 @@ def image_pull(
     raise typer.Exit(cmd(ref, arch=arch, authfile=authfile, tls_verify=tls_verify))
 
 
+def _refuse_bundled_values(cmd, args: list[str]) -> None:
+    """``-rel`` would be ``-r el``: refuse a short option glued to its value, which is far more
+    often a name that starts with '-' (names cannot) than a deliberate spelling."""
+    import click
+
+    from .errors import TbxError
+
+    i = 0
+    while isinstance(cmd, click.Group) and i < len(args) and not args[i].startswith("-"):
+        cmd = cmd.commands.get(args[i])
+        i += 1
+        if cmd is None:
+            return
+    if cmd is None or isinstance(cmd, click.Group):
+        return
+    opts = [p for p in cmd.params if isinstance(p, click.Option) and not p.is_flag and not p.count]
+    shorts = {o for p in opts for o in p.opts if len(o) == 2}
+    longs = {o for p in opts for o in p.opts if o.startswith("--")}
+    interspersed = cmd.context_settings.get("allow_interspersed_args", True)
+    rest = args[i:]
+    j = 0
+    while j < len(rest):
+        tok = rest[j]
+        if tok == "--":
+            break
+        if tok.startswith("--"):
+            j += 2 if tok in longs else 1
+            continue
+        if tok.startswith("-") and len(tok) > 1:
+            if tok[:2] in shorts and len(tok) > 2:
+                raise TbxError(f"'{tok}' would be read as option {tok[:2]} with the value '{tok[2:]}'",
+                               fix=f"Write '{tok[:2]} {tok[2:]}' for that; names cannot start with '-'")
+            j += 2 if tok in shorts else 1
+            continue
+        if not interspersed:
+            break
+        j += 1
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the one place a TbxError is caught and shown."""
     args = sys.argv[1:] if argv is None else argv
@@ -239,7 +278,11 @@ def main(argv: list[str] | None = None) -> None:
     from .errors import TbxError
 
     try:
-        rc = app(args=args, prog_name="tbx", standalone_mode=False)
+        import typer.main
+
+        cmd = typer.main.get_command(app)
+        _refuse_bundled_values(cmd, args)
+        rc = cmd(args=args, prog_name="tbx", standalone_mode=False)
     except TbxError as e:
         from .output import print_error
 
@@ -250,11 +293,11 @@ def main(argv: list[str] | None = None) -> None:
     except Abort:
         rc = 130
     except UsageProblem as e:  # usage errors: bad option, missing argument
-        show = getattr(e, "show", None)
-        if show:
-            show()
-        else:
-            print(f"Error: {e}", file=sys.stderr)
+        ctx = getattr(e, "ctx", None)
+        path = ctx.command_path if ctx is not None else "tbx"
+        msg = e.format_message() if hasattr(e, "format_message") else str(e)
+        hint = "an argument that starts with '-' goes after '--'; " if "No such option" in msg else ""
+        print(f"Error: {msg}\nFix: {hint}see '{path} --help'", file=sys.stderr)
         rc = 1
     except KeyboardInterrupt:
         print("tbx: interrupted", file=sys.stderr)

@@ -51,17 +51,49 @@ def _bad(path: Path, key: str, why: str) -> TbxError:
                     fix=f"Edit {path} (see 'man tbx', section CONFIGURATION)")
 
 
+MAX_BYTES = 256 * 1024  # a configuration file is a few lines; anything this big is a mistake
+
+
+def read_text(path: Path) -> str | None:
+    """The file's text, or None when it does not exist. Only a regular file (a link to one is
+    fine), at most MAX_BYTES, UTF-8; opened without blocking, so a FIFO or device never hangs."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise _bad(path, "", f"cannot be read ({e.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _bad(path, "", "is not a regular file")
+        if st.st_size > MAX_BYTES:
+            raise _bad(path, "", f"is {st.st_size} bytes; a configuration file is at most {MAX_BYTES // 1024} KiB")
+        data = os.read(fd, MAX_BYTES + 1)
+    except OSError as e:
+        raise _bad(path, "", f"cannot be read ({e.strerror})") from None
+    finally:
+        os.close(fd)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _bad(path, "", f"is not UTF-8 text (byte {e.start})") from None
+
+
 def _merge(cfg: Config, path: Path) -> None:
     import tomllib
 
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
+    text = read_text(path)
+    if text is None:
         return
-    except OSError as e:
-        raise _bad(path, "", f"cannot be read ({e.strerror})") from e
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise _bad(path, "", f"is not valid TOML: {e}") from e
+        raise _bad(path, "", f"is not valid TOML: {str(e).splitlines()[0][:200]}") from None
+    except (RecursionError, MemoryError, ValueError) as e:
+        raise _bad(path, "", f"is not valid TOML ({type(e).__name__}: nested too deeply or too large)") from None
     for key, value in data.items():
         if key not in _KEYS:
             raise _bad(path, key, f"unknown key {key!r} (known: {', '.join(_KEYS)})")

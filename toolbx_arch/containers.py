@@ -1,8 +1,8 @@
 """tbx containers: what a container is made of (spec), finding one by name or arch, starting it
 and waiting for its init, and the ``podman exec`` line that runs something in it as the user.
 
-Look-ups, start and exec use the podman CLI through ``runner`` (no API service, no podman-py
-import: ``run``/``enter`` must start fast); create/list/rm use podman-py (``podman_client``).
+Create, look-ups, start and exec use the podman CLI through ``runner`` (no API service, no
+podman-py import: they must start fast); list/rm use podman-py (``podman_client``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import arch as archmod
-from . import binfmt, hostspec, naming, runner
+from . import binfmt, hostinfo, hostspec, naming, runner
 from .arch import Arch
 from .errors import EXIT_ENGINE, TbxError
 from .execspec import User, exec_argv as _exec_argv, invoking_user, is_ready  # noqa: F401 (re-exported)
@@ -25,16 +25,17 @@ READY_TIMEOUT = float(os.environ.get("TBX_READY_TIMEOUT", "90"))
 USERNS_MODES = ("keep-id", "identity", "auto")
 
 
-def status_dir(name: str) -> Path:
-    """Host directory mounted at /run/tbx: the init writes `ready` or `failed` there."""
-    from .execspec import status_path
+LABEL_BINFMT = "io.github.tbx.binfmt"  # the registration line tbx writes at every start
 
-    d = Path(status_path(name))
-    d.mkdir(parents=True, exist_ok=True)
-    os.chmod(d.parent.parent, 0o700)
-    os.chmod(d.parent, 0o700)
-    os.chmod(d, 0o777)  # written by the container's root, which may be any mapped uid (--userns auto)
-    return d
+
+def status_dir(name: str, *, root_uid: int | None = None) -> Path:
+    """Host directory mounted at /run/tbx: the init writes `ready` or `failed` there (see ``status``)."""
+    from . import status
+
+    try:
+        return Path(status.prepare(name, root_uid=root_uid)[0])
+    except status.StatusError as e:
+        raise TbxError(str(e), fix="Remove it, or log in as its owner (su -l) and run tbx from there") from None
 
 
 def default_userns() -> str:
@@ -54,60 +55,90 @@ def validate_userns(userns: str | None) -> str:
     return userns
 
 
-def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator_in_container: str | None,
-         user: User, userns: str, source: str, create_id: str, runtime: hostspec.HostRuntime) -> dict:
-    """podman-py ``containers.create`` keyword arguments for a tbx container. ``image`` is the
-    local (arch-suffixed) name, ``source`` the remote reference it came from, ``userns`` a
-    layout checked by ``validate_userns``."""
+def _volume(source: str, target: str, options: str) -> list[str]:
+    for p in (source, target):
+        if ":" in p or "," in p:
+            raise TbxError(f"cannot share {p!r} with a container: podman's -v syntax does not allow ':' or ',' in it")
+    return ["--volume", f"{source}:{target}:{options}"]
+
+
+def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | None,
+         user: User, userns: str, source: str, create_id: str, runtime: hostspec.HostRuntime) -> list[str]:
+    """``podman create`` arguments for a tbx container. ``image`` is the local (arch-suffixed)
+    name, ``source`` the remote reference it came from, ``emulator`` the host path of the
+    emulator (resolved), ``userns`` a layout checked by ``validate_userns``.
+
+    No CAP_SYS_ADMIN: nothing inside can mount or remount (tbx registers the emulator from the
+    host, see ``registration``). /run/host holds only the host directories the init needs,
+    each a read-only, non-recursive, private bind.
+    """
     emulated = archmod.needs_emulation(a, host_arch)
     init_args = ["--arch", a.name, "--user", user.name, "--uid", str(user.uid), "--gid", str(user.gid),
                  "--group", user.group, "--home", user.home, "--shell", user.shell, "--status", hostspec.STATUS_DIR]
+    labels = {naming.LABEL_MANAGED: "true", naming.LABEL_ARCH: a.name, naming.LABEL_OCI_ARCH: a.oci_arch,
+              naming.LABEL_SOURCE: source, naming.LABEL_IMAGE: image, naming.LABEL_CREATE_ID: create_id}
     if emulated:
-        assert emulator_in_container
-        init_args += ["--emulator", emulator_in_container,
-                      "--binfmt", binfmt.registration_line(a, emulator_in_container)]
-    mounts = [{"type": "bind", "source": "/", "target": hostspec.HOST_PREFIX, "read_only": True,
-               "propagation": "rslave"},
-              {"type": "bind", "source": str(status_dir(name)), "target": hostspec.STATUS_DIR}]
+        assert emulator
+        line = binfmt.registration_line(a, runtime.in_container(emulator))
+        init_args += ["--binfmt-name", line[1:].split(":", 1)[0]]
+        labels[LABEL_BINFMT] = line
+    argv = ["podman", "create", "--name", name, "--network", "host", "--stop-timeout", "5",
+            "--user", "root:root", "--entrypoint", json.dumps(runtime.entrypoint())]
+    for k, v in labels.items():
+        argv += ["--label", f"{k}={v}"]
+    for k, v in {"container": "podman", "TBX_CONTAINER": name, "TBX_ARCH": a.name}.items():
+        argv += ["--env", f"{k}={v}"]
+    for d in runtime.binds((emulator,) if emulator else ()):
+        argv += _volume(d, runtime.in_container(d), "ro,private,bind")
+    argv += _volume(str(status_dir(name)), hostspec.STATUS_DIR, "rw,private")
     # --userns auto maps the user to an unrelated range: a shared home would be unusable there.
     if os.path.isdir(user.home) and userns != "auto":
-        mounts.append({"type": "bind", "source": user.home, "target": user.home, "propagation": "rslave"})
-    xdg = os.environ.get("XDG_RUNTIME_DIR")
-    if xdg and os.path.isdir(xdg) and not user.home.startswith(xdg):
-        mounts.append({"type": "bind", "source": xdg, "target": xdg})
+        argv += _volume(user.home, user.home, "rslave")
+    if user.uid != 0:  # the user's own runtime directory (root's would be the host's /run)
+        xdg = str(hostinfo.runtime_dir())
+        if not user.home.startswith(xdg):
+            argv += _volume(xdg, xdg, "rw")
     if os.path.exists("/run/dbus/system_bus_socket"):
-        mounts.append({"type": "bind", "source": "/run/dbus/system_bus_socket",
-                       "target": "/run/dbus/system_bus_socket"})
+        argv += _volume("/run/dbus/system_bus_socket", "/run/dbus/system_bus_socket", "rw")
     devices = [d for d in ("/dev/fuse", "/dev/kvm", "/dev/net/tun") if os.path.exists(d) and os.access(d, os.R_OK | os.W_OK)]
     if os.path.isdir("/dev/dri"):
         devices += [str(p) for p in sorted(Path("/dev/dri").iterdir()) if os.access(p, os.R_OK | os.W_OK)]
-    kw: dict = dict(
-        image=image, name=name, entrypoint=runtime.entrypoint(), command=runtime.command(init_args),
-        labels={naming.LABEL_MANAGED: "true", naming.LABEL_ARCH: a.name, naming.LABEL_OCI_ARCH: a.oci_arch,
-                naming.LABEL_SOURCE: source, naming.LABEL_IMAGE: image, naming.LABEL_CREATE_ID: create_id},
-        network_mode="host", mounts=mounts, devices=devices, stop_timeout=5,
-        environment={"container": "podman", "TBX_CONTAINER": name, "TBX_ARCH": a.name},
-    )
+    for d in devices:
+        argv += ["--device", d]
     if os.path.isdir("/dev/mqueue"):  # podman's host IPC needs the host's mqueue mount
-        kw["ipc_mode"] = "host"
-    if emulated:
-        kw["cap_add"] = ["SYS_ADMIN"]  # in the container's own user namespace: to mount binfmt_misc there
+        argv += ["--ipc", "host"]
     if userns == "keep-id":
-        kw.update(userns_mode="keep-id", user="root:root")
+        argv += ["--userns", "keep-id"]
     elif userns == "identity":
-        ident = [{"container_id": 0, "host_id": 0, "size": 65536}]
-        kw.update(userns_mode="private", idmappings={"UIDMap": ident, "GIDMap": ident}, user="root:root")
+        argv += ["--uidmap", "0:0:65536", "--gidmap", "0:0:65536"]
     else:
-        kw.update(userns_mode="auto", idmappings={"AutoUserNs": True}, user="root:root")
         # sysfs cannot be mounted afresh in a user namespace that does not own the (host's)
         # network namespace: bind the host's instead.
-        mounts.append({"type": "bind", "source": "/sys", "target": "/sys", "read_only": True,
-                       "propagation": "rslave"})
-    return kw
+        argv += ["--userns", "auto", *_volume("/sys", "/sys", "ro,rslave")]
+    return argv + [image, *runtime.command(init_args)]
 
 
 def new_create_id() -> str:
     return uuid.uuid4().hex
+
+
+def remove_by_create_id(create_id: str) -> None:
+    """Undo a half-made create: remove only the container that create made (by its create id),
+    whatever its name. A failure to do so is reported, not swallowed."""
+    r = runner.run(["podman", "ps", "-a", "-q", "--filter", f"label={naming.LABEL_CREATE_ID}={create_id}"], timeout=60)
+    ids = r.stdout.split() if r.returncode == 0 else []
+    for cid in ids:
+        for attempt in range(5):
+            rr = runner.run(["podman", "rm", "-f", "-t", "0", cid], timeout=120)
+            if rr.returncode == 0 or "no such container" in rr.stderr.lower():
+                break
+            time.sleep(0.3 * (attempt + 1))
+        else:
+            print(f"tbx: could not remove the half-made container {cid[:12]}: {rr.stderr.strip()[-300:]}\n"
+                  f"tbx: remove it with: podman rm -f {cid[:12]}", file=sys.stderr)
+    if r.returncode != 0:
+        print(f"tbx: could not look for a half-made container to remove: {r.stderr.strip()[-300:]}\n"
+              f"tbx: check with: podman ps -a --filter label={naming.LABEL_CREATE_ID}={create_id}", file=sys.stderr)
 
 
 # --- look-ups (podman CLI) -----------------------------------------------------------------------
@@ -124,6 +155,32 @@ class Info:
     created: str
     managed: bool
     labels: dict
+    pid: int = 0
+    started_at: float = 0.0
+    exec_ids: tuple = ()
+    root_uid: int | None = None   # host uid of the container's root, when it is not tbx's user
+
+
+def _timestamp(text: str) -> float:
+    """podman's StartedAt (RFC 3339 with nanoseconds) as a Unix time; 0 when unknown."""
+    import re
+    from datetime import datetime
+
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?", text or "")
+    if not m:
+        return 0.0
+    tz = "+00:00" if m.group(3) in (None, "Z") else m.group(3)
+    return datetime.fromisoformat(m.group(1) + tz).timestamp() + float("0" + (m.group(2) or ".0")[:10])
+
+
+def _root_uid(d: dict) -> int | None:
+    if os.getuid() != 0:
+        return None
+    for row in ((d.get("HostConfig") or {}).get("IDMappings") or {}).get("UidMap") or []:
+        inside, outside, _ = str(row).split(":")
+        if inside == "0":
+            return int(outside)
+    return None
 
 
 def _info_from_inspect(d: dict) -> Info:
@@ -133,7 +190,8 @@ def _info_from_inspect(d: dict) -> Info:
                 oci_arch=labels.get(naming.LABEL_OCI_ARCH, "?"), image=d.get("ImageName") or d.get("Image", ""),
                 running=bool(state.get("Running")), status=state.get("Status", "?"),
                 created=str(d.get("Created", "")), managed=labels.get(naming.LABEL_MANAGED) == "true",
-                labels=labels)
+                labels=labels, pid=int(state.get("Pid") or 0), started_at=_timestamp(state.get("StartedAt", "")),
+                exec_ids=tuple(d.get("ExecIDs") or ()), root_uid=_root_uid(d))
 
 
 def inspect(name: str) -> Info | None:
@@ -162,7 +220,7 @@ def find(name: str | None, arch: str | None, *, image: str | None = None) -> Inf
     Never picks a container of another architecture than the one asked, and never creates one.
     """
     a = archmod.resolve(arch) if arch is not None else None
-    if name:
+    if name is not None:
         naming.validate_container_name(name)
         info = inspect(name)
         if info is None:
@@ -202,41 +260,109 @@ def _logs_tail(name: str, lines: int = 15) -> str:
     return ((r.stdout or "") + (r.stderr or "")).strip()
 
 
-def _ready(info: Info, sdir: Path) -> bool:
-    state = is_ready(info.name)
-    return state is True or (state is None and (sdir / "ready").exists())
+def _ready(name: str) -> bool:
+    from . import status
+
+    state = status.is_ready(name)
+    return state is True or (state is None and os.path.isfile(os.path.join(status.path(name), "ready")))
+
+
+def _start(name: str) -> None:
+    r = runner.run(["podman", "start", name], timeout=120)
+    if r.returncode != 0:
+        raise TbxError(f"container {name} could not be started", details=r.stderr.strip()[-800:],
+                       exit_code=EXIT_ENGINE)
+
+
+def _restart(info: Info, why: str) -> None:
+    """A running container whose init can no longer signal readiness: restart it when nothing runs
+    in it, else say so (a restart would end those commands)."""
+    if info.exec_ids:
+        n = len(info.exec_ids)
+        raise TbxError(f"container {info.name} is running, but {why}: it must be restarted",
+                       fix=f"podman restart {info.name}  (this ends the {n} command{'s' if n > 1 else ''} running in it)")
+    print(f"tbx: container {info.name}: {why}; restarting it", file=sys.stderr)
+    r = runner.run(["podman", "stop", "-t", "5", info.name], timeout=60)
+    if r.returncode != 0:
+        raise TbxError(f"container {info.name} could not be stopped", details=r.stderr.strip()[-800:],
+                       exit_code=EXIT_ENGINE)
+    _start(info.name)
+
+
+def _register(info: Info, line: str) -> None:
+    """Register the emulator in the container's own binfmt_misc (see ``registration``); on failure
+    stop the container (its init would wait for ever) and say why."""
+    from . import registration
+
+    interp = registration.interpreter(line)
+    on_host = interp[len(hostspec.HOST_PREFIX):] if interp.startswith(hostspec.HOST_PREFIX + "/") else interp
+    try:
+        if not os.path.isfile(on_host):
+            raise TbxError(f"container {info.name} cannot start: its emulator {on_host} is missing on the host",
+                           fix="Install it again (tbx check shows how), then run the command again")
+        registration.register(info.pid, line)
+    except TbxError:
+        runner.run(["podman", "stop", "-t", "2", info.name], timeout=60)
+        raise
+
+
+def _failure(name: str, started_at: float) -> str | None:
+    """The reason the init wrote in `failed` during this start (an older file is not this run's)."""
+    from . import status
+
+    got = status.read_small(name, "failed")
+    if got is None or (started_at and got[1] < started_at - 1):
+        return None
+    return got[0] or None
 
 
 def ensure_running(info: Info) -> None:
-    """Start the container when needed and wait until its init says ready (or failed)."""
-    sdir = status_dir(info.name)
-    failed = sdir / "failed"
-    if info.running and _ready(info, sdir):
+    """Start the container when needed, register its emulator, and wait until its init holds
+    the ready lock (or has failed). Never deletes anything the init owns."""
+    if info.running and _ready(info.name):
         return
+    made_now = not _status_exists(info)
+    status_dir(info.name, root_uid=info.root_uid)
     if not info.running:
-        for f in (sdir / "ready", failed):
-            f.unlink(missing_ok=True)
-        r = runner.run(["podman", "start", info.name], timeout=120)
-        if r.returncode != 0:
-            raise TbxError(f"container {info.name} could not be started", details=r.stderr.strip()[-800:],
-                           exit_code=EXIT_ENGINE)
+        _start(info.name)
+    elif made_now:
+        _restart(info, "its status directory was missing")
+    cur = inspect(info.name)
+    if cur is None:
+        raise TbxError(f"container {info.name} disappeared while starting")
+    line = cur.labels.get(LABEL_BINFMT)
+    if line and cur.running:
+        _register(cur, line)
     deadline = time.monotonic() + READY_TIMEOUT
+    logs_checked = False
     delay = 0.005
-    while not _ready(info, sdir):
-        if failed.exists():
-            why = failed.read_text().strip()
-            raise TbxError(f"container {info.name} failed to initialise: {why}",
-                           details=_logs_tail(info.name), fix=f"See: podman logs {info.name}")
+    while not _ready(info.name):
         if time.monotonic() > deadline:
             raise TbxError(f"container {info.name} did not become ready within {READY_TIMEOUT:.0f} s",
                            details=_logs_tail(info.name), fix=f"See: podman logs {info.name}")
         if delay > 0.1:
-            cur = inspect(info.name)
-            if cur is None or not cur.running:
-                raise TbxError(f"container {info.name} stopped while initialising",
+            now = inspect(info.name)
+            if now is None or not now.running:
+                why = _failure(info.name, cur.started_at)
+                raise TbxError(f"container {info.name} failed to initialise" + (f": {why}" if why else ""),
                                details=_logs_tail(info.name), fix=f"See: podman logs {info.name}")
+            if not logs_checked and time.monotonic() > deadline - READY_TIMEOUT + 2:
+                logs_checked = True
+                said = [ln for ln in _logs_tail(info.name, 40).splitlines() if ln.startswith("tbx-init:")]
+                if said and said[-1].strip() == "tbx-init: ready":
+                    # The init says ready, but its ready file is gone: only a restart brings it back.
+                    _restart(now, "its status file 'ready' was removed")
+                    cur = inspect(info.name) or cur
+                    if line:
+                        _register(cur, line)
         time.sleep(delay)
         delay = min(delay * 2, 0.25)
+
+
+def _status_exists(info: Info) -> bool:
+    from . import status
+
+    return status.exists(info.name)
 
 
 def exec_argv(info: "Info | str", command: list[str], **kw) -> list[str]:

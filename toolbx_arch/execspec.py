@@ -37,38 +37,10 @@ def invoking_user() -> User:
     return User(pw.pw_name, uid, pw.pw_gid, group, pw.pw_dir, pw.pw_shell or "/bin/sh")
 
 
-def runtime_dir() -> str:
-    """XDG_RUNTIME_DIR, or /run for root, or /run/user/UID."""
-    env = os.environ.get("XDG_RUNTIME_DIR")
-    if env:
-        return env
-    return "/run" if os.getuid() == 0 else f"/run/user/{os.getuid()}"
-
-
-def status_path(name: str) -> str:
-    return os.path.join(runtime_dir(), "tbx", "containers", name)
-
-
 def is_ready(name: str) -> bool | None:
-    """Whether the container's init is alive and done, from the shared lock it holds on its
-    ready file (microseconds, no podman call). None when the init could not use flock."""
-    import fcntl
+    from .status import is_ready as ready
 
-    try:
-        fd = os.open(os.path.join(status_path(name), "ready"), os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        if not os.read(fd, 16).startswith(b"flock"):
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
+    return ready(name)
 
 
 def exec_argv(name: str, command: list[str], *, user: User, interactive: bool, tty: bool,

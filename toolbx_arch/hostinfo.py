@@ -74,10 +74,14 @@ def kernel_has_binfmt_userns(release: str | None = None) -> bool:
 
 
 def runtime_dir() -> Path:
-    """XDG_RUNTIME_DIR, or /run for root, or /run/user/UID."""
-    from .execspec import runtime_dir as raw
+    """/run for root; XDG_RUNTIME_DIR or /run/user/UID when private to the user (see ``status``)."""
+    from .errors import TbxError
+    from .status import StatusError, runtime_dir as raw
 
-    return Path(raw())
+    try:
+        return Path(raw())
+    except StatusError as e:
+        raise TbxError(str(e), fix="Log in as that user (su -l), or set XDG_RUNTIME_DIR to a directory of your own") from None
 
 
 def subid_ranges(user: str, uid: int, path: Path) -> list[tuple[int, int]]:

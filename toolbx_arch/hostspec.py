@@ -1,10 +1,16 @@
 """How a container runs the host's own programs: the host's dynamic loader, its library
 directories and its shell, all seen through /run/host (computed on the host with pyelftools).
 
-The init script is started as ``LOADER --library-path LIBS SHELL /usr/libexec/tbx/tbx-init.sh …``
-so nothing of the container's (possibly foreign) architecture runs before the emulator is
-registered. Symlinks are resolved on the host: an absolute link would resolve inside the
-container's root, not the host's.
+The init script is started as ``LOADER --library-path LIBS SHELL -c SCRIPT tbx-init …`` so
+nothing of the container's (possibly foreign) architecture runs before the emulator is
+registered, and the script is part of the container's configuration (nothing inside the
+container can change it). Symlinks are resolved on the host: an absolute link would resolve
+inside the container's root, not the host's.
+
+``/run/host`` holds only what the init needs, read-only: the host directories that contain the
+loader, the libraries, the shell, the few host programs the init runs and the emulator. Each is
+a non-recursive bind (nothing mounted below it comes along) with private propagation (a later
+mount on the host does not appear), and the container has no CAP_SYS_ADMIN to remount it.
 """
 
 from __future__ import annotations
@@ -15,8 +21,8 @@ from dataclasses import dataclass
 from .errors import TbxError
 
 HOST_PREFIX = "/run/host"
-INIT_PATH = "/usr/libexec/tbx/tbx-init.sh"
 STATUS_DIR = "/run/tbx"
+HOST_PROGRAM_DIRS = ("/usr/bin", "/bin", "/usr/sbin", "/sbin")  # where the init looks for host programs
 SHELLS = ("/usr/bin/dash", "/bin/dash", "/usr/bin/sh", "/bin/sh", "/usr/bin/bash", "/bin/bash")
 LIB_DIRS = ("/usr/lib/{triplet}", "/lib/{triplet}", "/usr/lib64", "/lib64", "/usr/lib", "/lib")
 
@@ -38,8 +44,15 @@ class HostRuntime:
         return [self.in_container(self.loader)]
 
     def command(self, init_args: list[str]) -> list[str]:
-        return ["--library-path", self.library_path, self.in_container(self.shell), INIT_PATH,
-                "--loader", self.in_container(self.loader), "--library-path", self.library_path, *init_args]
+        return ["--library-path", self.library_path, self.in_container(self.shell), "-c", init_script_text(),
+                "tbx-init", "--loader", self.in_container(self.loader), "--library-path", self.library_path,
+                *init_args]
+
+    def binds(self, extra: tuple[str, ...] = (), mountinfo: str | None = None) -> list[str]:
+        """Host directories to bind (read-only, non-recursive) under /run/host: the loader's, the
+        libraries', the shell's, the host programs' and those of ``extra`` (the emulator)."""
+        needed = [self.loader, *self.lib_dirs, self.shell, *HOST_PROGRAM_DIRS, *extra]
+        return bind_sources(needed, mount_points(mountinfo))
 
 
 def discover() -> HostRuntime:
@@ -61,6 +74,43 @@ def discover() -> HostRuntime:
         if os.path.isdir(p):
             dirs.append(os.path.realpath(p))
     return HostRuntime(loader=loader, lib_dirs=tuple(dict.fromkeys(dirs)), shell=shell)
+
+
+def mount_points(mountinfo: str | None = None) -> list[str]:
+    """Mount points of this process's mount namespace (from /proc/self/mountinfo)."""
+    if mountinfo is None:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            mountinfo = f.read()
+    out = []
+    for row in mountinfo.splitlines():
+        fields = row.split()
+        if len(fields) > 4:
+            out.append(fields[4].replace("\\040", " "))
+    return out
+
+
+def bind_sources(paths, mounts: list[str]) -> list[str]:
+    """For each existing host path, the directory to bind for it: its top-level directory (/usr)
+    when nothing is mounted below that, else the deepest directory holding it with nothing mounted
+    below (a non-recursive bind of a directory with mounts below it is refused in a user
+    namespace). Sorted, without duplicates or directories already covered by another."""
+    chosen: set[str] = set()
+    for p in paths:
+        if not os.path.lexists(p):
+            continue
+        real = os.path.realpath(p)
+        d = real if os.path.isdir(real) else os.path.dirname(real)
+        parts = d.strip("/").split("/")
+        for depth in range(1, len(parts) + 1):
+            cand = "/" + "/".join(parts[:depth])
+            if cand == "/":
+                continue
+            if not any(m.startswith(cand + "/") for m in mounts):
+                chosen.add(cand)
+                break
+        else:
+            raise TbxError(f"cannot share {real} with containers read-only: something is mounted below {d}")
+    return sorted(c for c in chosen if not any(c.startswith(o + "/") for o in chosen))
 
 
 def init_script_text() -> str:

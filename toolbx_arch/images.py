@@ -52,36 +52,38 @@ def check_local_arch(img: LocalImage, a: Arch) -> None:
                            f"image: tbx image pull REF --arch {a.name}")
 
 
+PULL_REPO = "localhost/tbx-pull"  # where a pull lands first, under a name only that pull uses
+
+
 def pull(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool = True,
          on_line=None, info: skopeo.ImageInfo | None = None) -> tuple[str, LocalImage, skopeo.ImageInfo]:
     """Copy ``ref`` for ``a`` into containers-storage under its arch-suffixed name.
 
-    Verified before storing (the registry's answer) and after (what podman recorded); on any
-    failure or Ctrl-C, a name this pull created is removed again. Returns (name, image, info).
+    The copy lands under a name of this pull's own (``localhost/tbx-pull/<random>``), is verified
+    there (the registry's answer before, what podman recorded after), and only then gets the
+    arch-suffixed name. Whatever happens, the private name is removed again, and nothing else:
+    an image that a parallel create stored under the same name, or its containers, are never
+    touched. Returns (name, image, info).
     """
-    from concurrent.futures import ThreadPoolExecutor
+    import uuid
 
     runner.require("skopeo")
     dest = naming.local_image_name(ref, a)
-    # What the name points to now (to restore it on failure) does not depend on the registry:
-    # ask podman while skopeo asks the registry.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        before_f = pool.submit(inspect_local, dest)
-        info = info or skopeo.inspect(ref, a, authfile=authfile, tls_verify=tls_verify, sizes=False)
-        before = before_f.result()
-    ok = False
+    info = info or skopeo.inspect(ref, a, authfile=authfile, tls_verify=tls_verify, sizes=False)
+    mine = f"{PULL_REPO}:{uuid.uuid4().hex[:16]}"
     try:
-        skopeo.copy(info, a, dest, authfile=authfile, tls_verify=tls_verify, on_line=on_line)
-        img = inspect_local(dest)
+        skopeo.copy(info, a, mine, authfile=authfile, tls_verify=tls_verify, on_line=on_line)
+        img = inspect_local(mine)
         if img is None:
-            raise TbxError(f"skopeo reported success but {dest} is not in local storage", exit_code=EXIT_ENGINE)
+            raise TbxError(f"skopeo reported success but {mine} is not in local storage", exit_code=EXIT_ENGINE)
         check_local_arch(img, a)
-        ok = True
+        r = runner.run(["podman", "tag", img.id, dest], timeout=60)
+        if r.returncode != 0:
+            raise TbxError(f"podman could not name the pulled image {dest}", details=r.stderr.strip()[-600:],
+                           exit_code=EXIT_ENGINE)
+        img.name = dest
+        img.names = [n for n in img.names if n != mine] + [dest]
         return dest, img, info
     finally:
-        if not ok:
-            after = inspect_local(dest)
-            if after is not None and (before is None or after.id != before.id):
-                runner.run(["podman", "rmi", "--force", dest], timeout=120)
-                if before is not None:  # give the name back to the image it named before
-                    runner.run(["podman", "tag", before.id, dest], timeout=60)
+        # Only this pull's own name: an image that also has other names (or containers) stays.
+        runner.run(["podman", "rmi", "--ignore", mine], timeout=120)

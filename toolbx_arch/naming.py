@@ -171,9 +171,27 @@ def container_name(image: str) -> str:
     return name
 
 
-def validate_container_name(name: str) -> str:
-    if not _NAME_RE.fullmatch(name or "") or len(name) > 253:
+def validate_container_name(name: str | None) -> str:
+    """A container name as podman accepts it; empty, white space, or a leading '-' is an error."""
+    if not name or not name.strip():
+        raise TbxError("the container name is empty", fix="Give a name like my-arm64-box, or leave it out for the default")
+    if name.startswith("-"):
+        raise TbxError(f"container name {name!r} starts with '-'",
+                       fix="Container names start with a letter or digit; an argument that starts with '-' "
+                           "goes after '--' (tbx rm -- NAME)")
+    if not _NAME_RE.fullmatch(name) or len(name) > 253:
         raise TbxError(f"container name {name!r} is not valid",
-                       details="Names start with a letter or digit and contain only letters, digits, _ . -",
-                       fix="Choose a name like my-arm64-box")
+                       fix="Names start with a letter or digit and contain only letters, digits, _ . - "
+                           "(e.g. my-arm64-box)")
+    return name
+
+
+def validate_image_name(name: str | None) -> str:
+    """A local image name or ID given to rmi: empty or '-'-led is an error before podman sees it."""
+    if not name or not name.strip():
+        raise TbxError("the image name is empty", fix="Name an image: tbx rmi IMAGE (see tbx list --images)")
+    if name.startswith("-"):
+        raise TbxError(f"image name {name!r} starts with '-'", fix="See the names with: tbx list --images")
+    if any(c.isspace() for c in name):
+        raise TbxError(f"image name {name!r} contains white space", fix="See the names with: tbx list --images")
     return name

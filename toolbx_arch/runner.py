@@ -65,9 +65,21 @@ def run(args: Sequence[str], *, capture: bool = True, input: str | bytes | None 
                        details=shlex.join(argv)) from e
 
 
-def popen(args: Sequence[str], **kwargs) -> "subprocess.Popen":
+def _die_with_parent() -> None:  # pragma: no cover (runs in the child before exec)
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+
+
+def popen(args: Sequence[str], *, die_with_parent: bool = False, **kwargs) -> "subprocess.Popen":
+    """Start a program; ``die_with_parent``: it is killed when tbx dies, even by SIGKILL (a pull
+    must not go on storing an image after its tbx is gone)."""
     import subprocess
 
+    if die_with_parent:
+        import ctypes  # noqa: F401 - imported before the fork, not in the child
+
+        kwargs["preexec_fn"] = _die_with_parent
     return subprocess.Popen(_argv(args), **kwargs)
 
 
@@ -82,3 +94,60 @@ def execvp(args: Sequence[str], env: dict | None = None) -> NoReturn:
     except FileNotFoundError:
         require(argv[0])  # raises with the install command
         raise
+
+
+def in_namespaces(pid: int, kinds: Sequence[str], fn, *, what: str) -> str:
+    """Run ``fn(libc)`` in a forked child that has joined the namespaces ``kinds`` ("user",
+    "mnt") of process ``pid``; return its message, or raise TbxError with it.
+
+    No program is executed and nothing is imported in the child: once it has joined a
+    container's mount namespace, every path resolves inside the container, so ``fn`` may only
+    make system calls (through the preloaded ``libc``) and use built-in functions.
+    """
+    import ctypes
+
+    flags = {"user": 0x10000000, "mnt": 0x00020000}  # CLONE_NEWUSER, CLONE_NEWNS
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.setns, libc.mount, libc.prctl  # resolve the symbols before the fork
+    fds = []
+    try:
+        for k in kinds:
+            fds.append(os.open(f"/proc/{pid}/ns/{k}", os.O_RDONLY | os.O_CLOEXEC))
+    except OSError as e:
+        for fd in fds:
+            os.close(fd)
+        raise TbxError(f"{what}: cannot open the namespaces of process {pid} ({e.strerror})") from None
+    _debug(["<setns>", str(pid), *kinds])
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (runs in the child)
+        code, msg = 1, "failed"
+        try:
+            os.close(r)
+            libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL: never outlive tbx
+            for fd, k in zip(fds, kinds):
+                if libc.setns(fd, flags[k]) != 0:
+                    raise OSError(ctypes.get_errno(), "joining the container's " + k + " namespace failed")
+            ok, msg = fn(libc)
+            code = 0 if ok else 1
+        except BaseException as e:  # noqa: BLE001 - reported through the pipe
+            msg = str(e)
+        try:
+            os.write(w, msg.encode("utf-8", "replace")[:4000])
+        finally:
+            os._exit(code)
+    os.close(w)
+    for fd in fds:
+        os.close(fd)
+    chunks = []
+    while True:
+        b = os.read(r, 4096)
+        if not b:
+            break
+        chunks.append(b)
+    os.close(r)
+    _, status = os.waitpid(child, 0)
+    msg = b"".join(chunks).decode("utf-8", "replace")
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise TbxError(f"{what}: {msg or 'failed'}")
+    return msg

@@ -217,7 +217,8 @@ def copy(info: ImageInfo, a: Arch, dest: str, *, authfile: str | None = None, tl
     quiet = ["-q"] if on_line is None else []  # progress bars cost CPU; draw them only to be shown
     args = ["skopeo", "copy", *quiet, *_override_args(a), *_auth_args(authfile, tls_verify, "src-"),
             f"docker://{info.pinned}", f"containers-storage:{dest}"]
-    proc = runner.popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    proc = runner.popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+                        die_with_parent=True)
     try:
         assert proc.stdout is not None
         for line in proc.stdout:

@@ -51,7 +51,7 @@ def test_run_in_foreign_container(box):
     assert r.rc == 0 and "enabled" in r.out and "flags: FC" in r.out or "flags: OCF" in r.out.replace("POCF", "OCF")
     assert "interpreter /run/host/usr/bin/qemu-aarch64-static" in r.out
     logs = runner.podman("logs", name)
-    assert "registered qemu-aarch64 in a private binfmt_misc instance" in logs.out + logs.err
+    assert "registered qemu-aarch64 in a private binfmt_misc instance (flags FC" in logs.out + logs.err
 
 
 def test_sudo_works_for_the_non_root_user(rootless, host, cleanup):
@@ -100,24 +100,27 @@ def test_enter_gives_an_interactive_foreign_shell(host, cleanup, rootless_user):
     assert child.exitstatus == 3
 
 
-def test_init_refuses_the_hosts_binfmt_instance(root, host):
+def test_registration_refuses_the_hosts_binfmt_instance(root, host):
     """A rootful container sharing the host's user namespace: its binfmt_misc would be the host's.
-    The init must refuse before writing anything (the session check proves nothing changed)."""
+    tbx must refuse before writing anything (the session check proves nothing changed)."""
+    from toolbx_arch import registration
+    from toolbx_arch.errors import TbxError
+
     before = binfmt.snapshot()
-    rt = hostspec.discover()
-    a = resolve("aarch64")
     emu = "/run/host/usr/bin/qemu-aarch64-static"
-    script = os.path.join(os.path.dirname(hostspec.__file__), "init", "tbx-init.sh")
     img = f"{host.index_ref}-arm64"
     assert root.tbx("image", "pull", host.index_ref, "--arch", "arm64", "--no-tls-verify").rc == 0
-    cmd = ["podman", "run", "--rm", "--userns=host", "--cap-add", "SYS_ADMIN", "--network", "host",
-           "-v", "/:/run/host:ro,rslave", "-v", f"{script}:{hostspec.INIT_PATH}:ro",
-           "--tmpfs", "/run/tbx", "--entrypoint", rt.entrypoint()[0], img,
-           *rt.command(["--arch", "aarch64", "--emulator", emu, "--binfmt", binfmt.registration_line(a, emu)])]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert r.returncode != 0
-    assert "shares the host's user namespace" in r.stderr and "refusing to register" in r.stderr
-    assert "registered" not in r.stdout
+    cname = f"tbxt-hostns-{os.getpid()}"
+    r = root.podman("run", "-d", "--name", cname, "--userns=host", "--network", "host", "-v", "/usr:/run/host/usr:ro",
+                    "--entrypoint", "/run/host/usr/bin/sleep", img, "300")
+    assert r.rc == 0, r.text
+    try:
+        pid = int(root.podman("inspect", "--format", "{{.State.Pid}}", cname).out)
+        with pytest.raises(TbxError) as e:
+            registration.register(pid, binfmt.registration_line(resolve("aarch64"), emu))
+        assert "shares the host's user namespace" in e.value.message and "refusing to register" in e.value.message
+    finally:
+        root.rm_containers(cname)
     assert binfmt.snapshot() == before
 
 

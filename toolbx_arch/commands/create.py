@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import io
 import sys
-import tarfile
 
 from .. import arch as archmod
-from .. import containers, hostspec, images, naming, output, progress, readiness
+from .. import containers, hostspec, images, naming, output, progress, readiness, runner
 from ..config import load
 from ..errors import EXIT_ENGINE, TbxError
 from ..resolve import target
@@ -21,19 +19,6 @@ def _ask(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _init_tar() -> bytes:
-    data = hostspec.init_script_text().encode()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        d = tarfile.TarInfo(hostspec.INIT_PATH.lstrip("/").rsplit("/", 1)[0])
-        d.type, d.mode = tarfile.DIRTYPE, 0o755
-        tar.addfile(d)
-        f = tarfile.TarInfo(hostspec.INIT_PATH.lstrip("/"))
-        f.size, f.mode = len(data), 0o755
-        tar.addfile(f, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def create(*, name: str | None, arch: str | None, image: str | None, distro: str | None, release: str | None,
            authfile: str | None, tls_verify: bool, userns: str | None, yes: bool) -> int:
     cfg = load()
@@ -44,7 +29,7 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
 
     # Names and arguments first: the first error shown is about what the user typed.
     t = target(image=image, distro=distro, release=release, arch=arch, cfg=cfg, local_arch_of=local_arch_of)
-    cname = naming.validate_container_name(name or t.container)
+    cname = naming.validate_container_name(name if name is not None else t.container)
     userns = containers.validate_userns(userns)
     if containers.inspect(cname) is not None:
         raise _exists(cname)
@@ -53,7 +38,7 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
     emulator = None
     if archmod.needs_emulation(t.arch, host_arch):
         rep = readiness.require_ready(t.arch, search=cfg.emulator_paths)
-        emulator = rep.emulator.in_container if rep.emulator else None
+        emulator = rep.emulator.real_path if rep.emulator else None
     runtime = hostspec.discover()
 
     img = images.inspect_local(t.local_image)
@@ -65,33 +50,35 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
             _, img, _ = images.pull(t.ref, t.arch, authfile=authfile, tls_verify=tls_verify, on_line=update)
     images.check_local_arch(img, t.arch)
 
-    from .. import podman_client
+    from .. import status
 
+    status.remove(cname)  # a leftover of an earlier container of this name (it does not exist now)
     create_id = containers.new_create_id()
-    kw = containers.spec(name=cname, image=t.local_image, a=t.arch, host_arch=host_arch, emulator_in_container=emulator,
-                         user=containers.invoking_user(), userns=userns, source=t.ref, create_id=create_id,
-                         runtime=runtime)
-    with progress.status(f"Creating container {cname}") as update, podman_client.engine() as client:
-        import podman.errors
-
-        created = False
+    argv = containers.spec(name=cname, image=t.local_image, a=t.arch, host_arch=host_arch, emulator=emulator,
+                           user=containers.invoking_user(), userns=userns, source=t.ref, create_id=create_id,
+                           runtime=runtime)
+    with progress.status(f"Creating container {cname}"):
+        attempted = False
+        done = False
         try:
-            try:
-                ctr = client.containers.create(**kw)
-            except podman.errors.APIError as e:
-                text = str(getattr(e, "explanation", "") or e)
-                if "already in use" in text or getattr(getattr(e, "response", None), "status_code", 0) == 409:
-                    raise _exists(cname) from e
-                raise
-            created = True
-            if update:
-                update("installing the init script")
-            if not ctr.put_archive("/", _init_tar()):
-                raise TbxError(f"could not copy the init script into {cname}", exit_code=EXIT_ENGINE)
-            created = False  # complete: nothing to undo
+            attempted = True
+            r = runner.run(argv, timeout=300)
+            if r.returncode != 0:
+                if "already in use" in r.stderr:
+                    attempted = False  # the name is another container's: nothing of ours to undo
+                    raise _exists(cname)
+                raise TbxError(f"podman could not create container {cname}", details=r.stderr.strip()[-800:],
+                               exit_code=EXIT_ENGINE)
+            if userns == "auto":  # the status directory belongs to the container's root
+                info = containers.inspect(cname)
+                if info is None:
+                    raise TbxError(f"container {cname} disappeared right after it was created", exit_code=EXIT_ENGINE)
+                containers.status_dir(cname, root_uid=info.root_uid)
+            done = True
         finally:
-            if created:
-                _remove_own(client, create_id)
+            if attempted and not done:
+                containers.remove_by_create_id(create_id)
+                status.remove(cname)
     mode = archmod.mode(t.arch, host_arch)
     how = {"native": "native", "compat": "compat, no emulation",
            "emulated": f"emulated by {emulator}"}[mode]
@@ -103,12 +90,3 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
 def _exists(cname: str) -> TbxError:
     return TbxError(f"container {cname} already exists",
                     fix=f"Enter it with 'tbx enter {cname}', or remove it with 'tbx rm {cname}'")
-
-
-def _remove_own(client, create_id: str) -> None:
-    """Undo a half-made create: remove only the container this create made (by its create id)."""
-    try:
-        for c in client.containers.list(all=True, filters={"label": f"{naming.LABEL_CREATE_ID}={create_id}"}):
-            c.remove(force=True)
-    except Exception:  # cleanup must not hide the original error
-        pass

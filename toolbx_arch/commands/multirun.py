@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from .. import arch as archmod
-from .. import containers, hostspec, output, runner
+from .. import containers, hostspec, output, runner, status
 from ..config import load
 from ..errors import TbxError
 from ..resolve import target
@@ -138,10 +138,7 @@ def _run_one(a: archmod.Arch, res: Result, command: list[str], printer: _Printer
     finally:
         res.seconds = round(time.monotonic() - start, 3)
         if res._pidfile and res.container:
-            try:
-                os.unlink(containers.status_dir(res.container) / os.path.basename(res._pidfile))
-            except OSError:
-                pass
+            status.unlink(res.container, os.path.basename(res._pidfile))
 
 
 def _stop_inside(res: Result, info: containers.Info, proc: subprocess.Popen) -> None:
@@ -149,13 +146,12 @@ def _stop_inside(res: Result, info: containers.Info, proc: subprocess.Popen) -> 
     right after start may come before the wrapper wrote its PID: wait for it while the client runs."""
     if not res._pidfile:
         return
-    path = containers.status_dir(info.name) / os.path.basename(res._pidfile)
     deadline = time.monotonic() + 10
     while True:
         try:
-            pid = int(path.read_text().strip())
+            pid = int((status.read_small(info.name, os.path.basename(res._pidfile)) or ("",))[0])
             break
-        except (OSError, ValueError):
+        except ValueError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 return
             time.sleep(0.05)

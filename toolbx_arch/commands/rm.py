@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import shutil
 import time
 
-from .. import containers, naming, podman_client
+from .. import naming, podman_client, status
 from ..errors import EXIT_ENGINE, TbxError
 
 
@@ -22,12 +21,14 @@ def remove_container(c, *, force: bool) -> None:
                 time.sleep(0.5 * (attempt + 1))
                 continue
             raise TbxError(f"could not remove container {c.name}", details=str(e), exit_code=EXIT_ENGINE) from e
-    shutil.rmtree(containers.status_dir(c.name), ignore_errors=True)
+    status.remove(c.name)
 
 
 def rm(names: list[str], *, force: bool, all_: bool) -> int:
     if not names and not all_:
         raise TbxError("no container named", fix="tbx rm NAME…, or tbx rm --all")
+    for n in names:
+        naming.validate_container_name(n)
     import podman.errors
 
     with podman_client.engine() as client:

@@ -9,6 +9,8 @@ from .rm import remove_container
 def rmi(names: list[str], *, force: bool, all_: bool) -> int:
     if not names and not all_:
         raise TbxError("no image named", fix="tbx rmi IMAGE…, or tbx rmi --all")
+    for n in names:
+        naming.validate_image_name(n)
     import podman.errors
 
     with podman_client.engine() as client:

@@ -1,26 +1,31 @@
 # tbx-init: the entrypoint (PID 1) of every tbx container.  POSIX sh.
 #
-# It is run by the HOST's own shell through the HOST's dynamic loader (both under /run/host),
-# so nothing foreign executes before the emulator is registered: the host needs no binfmt_misc
-# entry at all.  Steps:
-#   1. for an emulated architecture: mount a binfmt_misc instance, make sure it is a fresh,
-#      private one (this container's own user namespace; only `register` and `status`), and
-#      register the emulator with the line tbx computed on the host (flags F and C);
+# It is run by the HOST's own shell through the HOST's dynamic loader (both under /run/host, the
+# host's read-only directories), given as `sh -c SCRIPT tbx-init ARGS`, so nothing of the
+# container's (possibly foreign) architecture runs before its emulator is registered.  Steps:
+#   1. for an emulated architecture: wait until tbx has registered the emulator in this
+#      container's own binfmt_misc instance (tbx does that from the host, with setns: the
+#      container itself has no CAP_SYS_ADMIN and cannot mount anything);
 #   2. make the invoking user exist (passwd, group, shadow), with passwordless sudo;
 #   3. signal readiness in the status directory, then wait until stopped.
-# Everything it does is logged to stdout (podman logs).  Any failure writes the reason to
-# $status/failed and exits non-zero, having written nothing to a binfmt_misc it does not own.
+# It writes only regular files it creates itself and never writes through a symbolic link the
+# image planted: where the image has one, it refuses with the reason.  Everything it does is
+# logged to stdout (podman logs).  Any failure writes the reason to $status/failed and exits 1.
 
 set -u
 
-loader= libpath= arch= binfmt= emulator= user= uid= gid= group= home= shell= status=/run/tbx
+loader= libpath= arch= binfmt_name= user= uid= gid= group= home= shell= status=/run/tbx
+bad_args=
 while [ $# -gt 0 ]; do
+    if [ $# -lt 2 ]; then
+        bad_args="option $1 has no value"
+        break
+    fi
     case "$1" in
     --loader) loader=$2 ;;
     --library-path) libpath=$2 ;;
     --arch) arch=$2 ;;
-    --binfmt) binfmt=$2 ;;
-    --emulator) emulator=$2 ;;
+    --binfmt-name) binfmt_name=$2 ;;
     --user) user=$2 ;;
     --uid) uid=$2 ;;
     --gid) gid=$2 ;;
@@ -28,17 +33,12 @@ while [ $# -gt 0 ]; do
     --home) home=$2 ;;
     --shell) shell=$2 ;;
     --status) status=$2 ;;
-    *) printf 'tbx-init: error: unknown argument %s\n' "$1" >&2; exit 2 ;;
+    *) bad_args="unknown argument $1" ;;
     esac
     shift 2
 done
 
 log() { printf 'tbx-init: %s\n' "$*"; }
-fail() {
-    printf 'tbx-init: error: %s\n' "$*" >&2
-    printf '%s\n' "$*" >"$status/failed" 2>/dev/null
-    exit 1
-}
 # Run a host program (under /run/host) through the host's loader: it needs no binfmt entry.
 # Given as /usr/bin/NAME; found in /usr/bin, /bin, /usr/sbin or /sbin of the host.
 host() {
@@ -53,35 +53,51 @@ host() {
     printf 'tbx-init: error: host program %s not found under /run/host\n' "$prog" >&2
     return 127
 }
+# Write $2 to the new regular file $1 (never through a link: the old file is removed first and
+# the new one is created exclusively).
+put() {
+    [ -L "$1" ] || [ ! -e "$1" ] || [ -f "$1" ] || return 1
+    host /usr/bin/rm -f "$1" || return 1
+    (set -C && printf '%s' "$2" >"$1")
+}
+fail() {
+    printf 'tbx-init: error: %s\n' "$*" >&2
+    put "$status/failed" "$*
+" 2>/dev/null
+    exit 1
+}
+# The image must not have a symbolic link (or anything but a regular file or directory) where
+# the init writes: it would write wherever the link points, the user's home included.
+no_link() {
+    for p; do
+        if [ -L "$p" ]; then
+            fail "$p is a symbolic link in this image; tbx writes only regular files there and will not follow it (remove the link from the image)"
+        fi
+        if [ -e "$p" ] && [ ! -f "$p" ] && [ ! -d "$p" ]; then
+            fail "$p is not a regular file in this image; refusing to write it"
+        fi
+    done
+}
 
+[ -z "$bad_args" ] || fail "tbx-init: $bad_args"
 log "starting ($arch)"
 [ -n "$loader" ] && [ -n "$libpath" ] || fail "missing --loader/--library-path"
+host /usr/bin/rm -f "$status/failed" "$status/ready" 2>/dev/null
 
-if [ -n "$binfmt" ]; then
-    bm=/proc/sys/fs/binfmt_misc
-    # A non-initial user namespace is what makes the instance private (Linux >= 6.7).  The
-    # initial namespace maps the whole 32-bit range onto itself.
-    while read -r inside outside count; do
-        if [ "$inside" = 0 ] && [ "$outside" = 0 ] && [ "$count" = 4294967295 ]; then
-            fail "this container shares the host's user namespace: its binfmt_misc would be the host's; refusing to register (create it with tbx, which gives it its own user namespace)"
-        fi
-    done </proc/self/uid_map
-    [ -f "$emulator" ] || fail "emulator $emulator is missing (on the host: ${emulator#/run/host}); install it, e.g. 'sudo apt-get install qemu-user-static', then start again"
-    host /usr/bin/mount -t binfmt_misc binfmt_misc "$bm" ||
-        fail "cannot mount binfmt_misc in this container's user namespace (Linux >= 6.7 and CAP_SYS_ADMIN in the container are needed; kernel: $(host /usr/bin/uname -r))"
-    # From here until registration nothing foreign can run: shell builtins only.
-    for f in "$bm"/*; do
-        case "${f##*/}" in
-        register | status) ;;
-        *) fail "the binfmt_misc instance is not fresh (it has ${f##*/}): it is not this container's private one; refusing to register" ;;
-        esac
+if [ -n "$binfmt_name" ]; then
+    # tbx registers the emulator from the host right after it starts this container; nothing
+    # foreign can run before that, so only builtins and host programs are used until then.
+    i=0
+    while [ ! -e "/proc/sys/fs/binfmt_misc/$binfmt_name" ]; do
+        [ "$i" = 0 ] && log "waiting for tbx to register $binfmt_name in this container's binfmt_misc"
+        i=$((i + 1))
+        host /usr/bin/sleep 0.02
     done
-    [ -e "$bm/register" ] || fail "binfmt_misc mount has no register file"
-    printf '%s' "$binfmt" >"$bm/register" || fail "registering the emulator failed: $binfmt"
-    name=${binfmt#:}
-    name=${name%%:*}
-    [ -e "$bm/$name" ] || fail "registration $name did not appear"
-    log "registered $name in a private binfmt_misc instance (flags ${binfmt##*:}, interpreter $emulator)"
+    interp= flags=
+    while read -r k v; do
+        case "$k" in interpreter) interp=$v ;; flags:) flags=$v ;; esac
+    done <"/proc/sys/fs/binfmt_misc/$binfmt_name"
+    log "tbx registered $binfmt_name in a private binfmt_misc instance (flags $flags, interpreter $interp)"
 fi
 
 if [ -n "$user" ] && [ "$uid" != 0 ]; then
@@ -98,45 +114,62 @@ if [ -n "$user" ] && [ "$uid" != 0 ]; then
         done </etc/group
         return 1
     }
+    no_link /etc /etc/passwd /etc/group /etc/shadow /etc/sudoers.d /etc/sudoers.d/tbx-user /etc/passwd.tbx-new
     [ -x "$shell" ] || shell=/bin/sh
-    has_gid "$gid" || printf '%s:x:%s:\n' "$group" "$gid" >>/etc/group
+    has_gid "$gid" || printf '%s:x:%s:\n' "$group" "$gid" >>/etc/group || fail "cannot write /etc/group"
     # The user's entry as on the host (podman's keep-id writes one with /bin/sh): replace or add
-    # it. The file is rewritten in place: podman may have bind-mounted it.
+    # it. The new file is written completely first; only then does it replace the old one.
     want="$user:x:$uid:$gid:$user:$home:$shell"
     new=/etc/passwd.tbx-new
     found=
-    : >"$new" || fail "cannot write $new"
-    while IFS= read -r line || [ -n "$line" ]; do
-        case "$line" in
-        "$user":*) printf '%s\n' "$want" >>"$new"; found=1 ;;
-        *) printf '%s\n' "$line" >>"$new" ;;
-        esac
-    done </etc/passwd
-    [ -n "$found" ] || printf '%s\n' "$want" >>"$new"
-    host /usr/bin/cat "$new" >/etc/passwd || fail "cannot write /etc/passwd"
     host /usr/bin/rm -f "$new"
-    if [ -f /etc/shadow ] && ! has_entry /etc/shadow "$user"; then
-        printf '%s::19000:0:99999:7:::\n' "$user" >>/etc/shadow
+    (set -C && : >"$new") || fail "cannot write $new"
+    {
+        while IFS= read -r line || [ -n "$line" ]; do
+            case "$line" in
+            "$user":*) printf '%s\n' "$want"; found=1 ;;
+            *) printf '%s\n' "$line" ;;
+            esac
+        done </etc/passwd
+        [ -n "$found" ] || printf '%s\n' "$want"
+    } >>"$new" || fail "cannot write $new"
+    if ! host /usr/bin/mv -f "$new" /etc/passwd 2>/dev/null; then
+        # podman may have bind-mounted /etc/passwd (it cannot be renamed over): copy it in place,
+        # from a backup if that fails half-way.
+        host /usr/bin/cp /etc/passwd /etc/passwd.tbx-old || fail "cannot back up /etc/passwd"
+        if ! host /usr/bin/cat "$new" >/etc/passwd; then
+            host /usr/bin/cat /etc/passwd.tbx-old >/etc/passwd
+            fail "cannot write /etc/passwd (left as it was)"
+        fi
+        host /usr/bin/rm -f "$new" /etc/passwd.tbx-old
     fi
-    host /usr/bin/mkdir -p /etc/sudoers.d
-    printf '%s ALL=(ALL) NOPASSWD: ALL\n' "$user" >/etc/sudoers.d/tbx-user || fail "cannot write /etc/sudoers.d/tbx-user"
+    if [ -f /etc/shadow ] && ! has_entry /etc/shadow "$user"; then
+        printf '%s::19000:0:99999:7:::\n' "$user" >>/etc/shadow || fail "cannot write /etc/shadow"
+    fi
+    [ -d /etc/sudoers.d ] || host /usr/bin/mkdir -p /etc/sudoers.d || fail "cannot make /etc/sudoers.d"
+    put /etc/sudoers.d/tbx-user "$user ALL=(ALL) NOPASSWD: ALL
+" || fail "cannot write /etc/sudoers.d/tbx-user"
     host /usr/bin/chmod 0440 /etc/sudoers.d/tbx-user
     [ -d "$home" ] || { host /usr/bin/mkdir -p "$home" && host /usr/bin/chown "$uid:$gid" "$home"; }
     log "user $user ($uid:$gid) ready, home $home, shell $shell, passwordless sudo"
 fi
 
-: >/run/.toolboxenv 2>/dev/null
+no_link /run /run/.toolboxenv /etc/debian_chroot
+[ -f /run/.toolboxenv ] || put /run/.toolboxenv "" 2>/dev/null
 # Debian/Ubuntu's stock .bashrc shows /etc/debian_chroot in the prompt: say where you are.
-[ -e /etc/debian_chroot ] || printf 'tbx:%s\n' "$arch" >/etc/debian_chroot 2>/dev/null
+[ -e /etc/debian_chroot ] || put /etc/debian_chroot "tbx:$arch
+" 2>/dev/null
 # Readiness: a shared lock on $status/ready, held for as long as this init lives (the file
 # stays open on fd 9). tbx tests the lock from the host, so a stopped or killed container never
 # looks ready. Without flock on the host the file's existence is all tbx can go by.
 if [ -n "$(host /usr/bin/flock --version 2>/dev/null)" ]; then
-    printf 'flock\n' >"$status/ready" || fail "cannot write $status/ready"
+    put "$status/ready" "flock
+" || fail "cannot write $status/ready"
     exec 9<"$status/ready"
     host /usr/bin/flock --shared 9 || fail "cannot lock $status/ready"
 else
-    printf 'file\n' >"$status/ready" || fail "cannot write $status/ready"
+    put "$status/ready" "file
+" || fail "cannot write $status/ready"
 fi
 log "ready"
 

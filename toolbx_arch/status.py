@@ -1,0 +1,190 @@
+"""The runtime directory and each container's status channel (a leaf: stdlib only, no runner).
+
+Rules (the container is not trusted, and neither is a runtime directory of another user):
+
+- Root always uses ``/run``; it never takes ``XDG_RUNTIME_DIR`` from its environment, which after a
+  plain ``su`` names another user's directory. Anyone else uses ``XDG_RUNTIME_DIR`` or
+  ``/run/user/UID`` only when it is a directory they own that nobody else can write.
+- ``RUNTIME/tbx/containers/NAME`` is made one component at a time through directory file
+  descriptors opened with ``O_NOFOLLOW``: tbx never follows a link there, and changes the mode or
+  owner only of a directory it has just opened and checked. ``tbx`` and ``containers`` are 0700;
+  ``NAME`` is 0755 and owned by the host user that is root inside the container (tbx's own user,
+  or the mapped root of a ``--userns auto`` container), so the container's other users cannot
+  write it.
+- Inside, the init writes ``ready`` and holds a shared lock on it for as long as it lives: the lock
+  is the one truth for "ready". ``failed`` carries a reason; tbx opens it with ``O_NOFOLLOW``,
+  accepts only a regular file, reads at most ``MAX_READ`` bytes and shows only printable text.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+MAX_READ = 512
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+class StatusError(Exception):
+    """A runtime or status directory that tbx must not use (the message says which and why)."""
+
+
+def _private(path: str, uid: int) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == uid and not st.st_mode & 0o022
+
+
+def runtime_dir() -> str:
+    uid = os.getuid()
+    if uid == 0:
+        return "/run"
+    for cand in (os.environ.get("XDG_RUNTIME_DIR"), f"/run/user/{uid}"):
+        if cand and _private(cand, uid):
+            return cand
+    raise StatusError(f"no private runtime directory: XDG_RUNTIME_DIR ({os.environ.get('XDG_RUNTIME_DIR') or 'unset'}) "
+                      f"and /run/user/{uid} are not directories owned by uid {uid} and writable only by it")
+
+
+def path(name: str) -> str:
+    """Where the status directory of container ``name`` lives (made by ``prepare``)."""
+    return os.path.join(runtime_dir(), "tbx", "containers", name)
+
+
+def _subdir(parent_fd: int, comp: str, mode: int, owners: tuple[int, ...], chown_to: int | None = None,
+            where: str = "") -> tuple[int, bool]:
+    created = False
+    try:
+        os.mkdir(comp, mode, dir_fd=parent_fd)
+        created = True
+    except FileExistsError:
+        pass
+    try:
+        fd = os.open(comp, _DIR, dir_fd=parent_fd)
+    except OSError as e:
+        raise StatusError(f"{where}/{comp} is not a directory tbx can use ({e.strerror}; a symbolic link is refused)") from e
+    st = os.fstat(fd)
+    if chown_to is not None and st.st_uid != chown_to and st.st_uid in owners:
+        os.fchown(fd, chown_to, -1)
+        st = os.fstat(fd)
+    if st.st_uid not in owners + ((chown_to,) if chown_to is not None else ()):
+        os.close(fd)
+        raise StatusError(f"{where}/{comp} belongs to uid {st.st_uid}, not to uid {os.getuid()}: refusing to use it")
+    if stat.S_IMODE(st.st_mode) != mode:
+        os.fchmod(fd, mode)
+    return fd, created
+
+
+def prepare(name: str, *, root_uid: int | None = None) -> tuple[str, bool]:
+    """Make (or check) the status directory of ``name``; ``root_uid`` is the host uid of the
+    container's root when it is not tbx's own user. Returns (path, whether it was made now)."""
+    if not name or "/" in name or name in (".", ".."):
+        raise StatusError(f"{name!r} is not a container name")
+    uid = os.getuid()
+    base = runtime_dir()
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        where = base
+        for comp in ("tbx", "containers"):
+            nfd, _ = _subdir(fd, comp, 0o700, (uid,), where=where)
+            os.close(fd)
+            fd, where = nfd, f"{where}/{comp}"
+        nfd, created = _subdir(fd, name, 0o755, (uid,), chown_to=root_uid if uid == 0 else None, where=where)
+        os.close(nfd)
+    finally:
+        os.close(fd)
+    return os.path.join(base, "tbx", "containers", name), created
+
+
+def exists(name: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path(name)).st_mode)
+    except (OSError, StatusError):
+        return False
+
+
+def read_small(name: str, entry: str) -> tuple[str, float] | None:
+    """(text, mtime) of a regular file in the status directory, at most MAX_READ bytes, printable
+    characters only; None when it is missing or anything but a regular file."""
+    try:
+        dfd = os.open(path(name), _DIR)
+    except (OSError, StatusError):
+        return None
+    try:
+        fd = os.open(entry, _FILE, dir_fd=dfd)
+    except OSError:
+        return None
+    finally:
+        os.close(dfd)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        data = os.read(fd, MAX_READ)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    text = data.decode("utf-8", "replace")
+    return "".join(c if c.isprintable() or c == "\n" else "?" for c in text).strip(), st.st_mtime
+
+
+def is_ready(name: str) -> bool | None:
+    """Whether the container's init is alive and done, from the shared lock it holds on its
+    ready file (microseconds, no podman call). None when the init could not use flock."""
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(path(name), "ready"), _FILE)
+    except (OSError, StatusError):
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode) or not os.read(fd, 16).startswith(b"flock"):
+            return None if stat.S_ISREG(os.fstat(fd).st_mode) else False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def remove(name: str) -> None:
+    """Remove the status directory of a container that is gone (entries are not followed)."""
+    try:
+        dfd = os.open(path(name), _DIR)
+    except (OSError, StatusError):
+        return
+    try:
+        for entry in os.listdir(dfd):
+            try:
+                os.unlink(entry, dir_fd=dfd)
+            except OSError:
+                pass
+    finally:
+        os.close(dfd)
+    try:
+        os.rmdir(path(name))
+    except OSError:
+        pass
+
+
+def unlink(name: str, entry: str) -> None:
+    """Remove one entry of the status directory (the entry itself, never what a link points to)."""
+    try:
+        dfd = os.open(path(name), _DIR)
+    except (OSError, StatusError):
+        return
+    try:
+        os.unlink(entry, dir_fd=dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
