@@ -51,7 +51,7 @@ def test_run_in_foreign_container(box):
     assert r.rc == 0 and "enabled" in r.out and "flags: FC" in r.out or "flags: OCF" in r.out.replace("POCF", "OCF")
     assert "interpreter /run/host/usr/bin/qemu-aarch64-static" in r.out
     logs = runner.podman("logs", name)
-    assert "registered qemu-aarch64 in a private binfmt_misc instance (flags FC" in logs.out + logs.err
+    assert "registered qemu-aarch64 in a private binfmt_misc instance (flags OCF" in logs.out + logs.err
 
 
 def test_sudo_works_for_the_non_root_user(rootless, host, cleanup):
@@ -111,8 +111,10 @@ def test_registration_refuses_the_hosts_binfmt_instance(root, host):
     img = f"{host.index_ref}-arm64"
     assert root.tbx("image", "pull", host.index_ref, "--arch", "arm64", "--no-tls-verify").rc == 0
     cname = f"tbxt-hostns-{os.getpid()}"
+    rt = hostspec.discover()
     r = root.podman("run", "-d", "--name", cname, "--userns=host", "--network", "host", "-v", "/usr:/run/host/usr:ro",
-                    "--entrypoint", "/run/host/usr/bin/sleep", img, "300")
+                    "--entrypoint", rt.entrypoint()[0], img, "--library-path", rt.library_path,
+                    "/run/host/usr/bin/sleep", "300")
     assert r.rc == 0, r.text
     try:
         pid = int(root.podman("inspect", "--format", "{{.State.Pid}}", cname).out)
