@@ -78,6 +78,10 @@ def parse_reference(ref: str) -> Reference:
         rest, digest = rest.split("@", 1)
         if not _DIGEST_RE.fullmatch(digest):
             raise _bad_ref(ref, f"{digest!r} is not a digest (algorithm:hex)")
+        algo, hexpart = digest.split(":", 1)
+        want = {"sha256": 64, "sha384": 96, "sha512": 128}.get(algo)
+        if want and len(hexpart) != want:
+            raise _bad_ref(ref, f"a {algo} digest has {want} hex digits, not {len(hexpart)}")
     tag = None
     slash = rest.rfind("/")
     colon = rest.rfind(":")
@@ -93,6 +97,10 @@ def parse_reference(ref: str) -> Reference:
         domain, rest = first, remainder
     if not _PATH_RE.fullmatch(rest):
         raise _bad_ref(ref, "repository names are lower-case letters, digits and separators . _ - /")
+    if tag and digest:
+        raise TbxError(f"{ref!r} has both a tag and a digest, which podman and skopeo cannot pull",
+                       fix=f"Use either {domain + '/' if domain else ''}{rest}:{tag} or "
+                           f"{domain + '/' if domain else ''}{rest}@{digest}")
     return Reference(domain, rest, tag, digest)
 
 

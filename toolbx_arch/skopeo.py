@@ -89,7 +89,8 @@ def classify(stderr: str, ref: Reference, authfile: str | None, tls_verify: bool
     if "connection refused" in low:
         return TbxError(f"registry {host} refused the connection", details=last,
                         fix="Check the registry address and port, and that the registry is running")
-    if "i/o timeout" in low or "no route to host" in low or "network is unreachable" in low:
+    if ("i/o timeout" in low or "no route to host" in low or "network is unreachable" in low
+            or "handshake timeout" in low or "deadline exceeded" in low or "timeout awaiting" in low):
         return TbxError(f"registry {host} cannot be reached", details=last, fix="Check your network connection")
     if "http response to https client" in low or "x509" in low or "certificate" in low or "tls:" in low:
         return TbxError(f"TLS connection to {host} failed", details=last,
@@ -100,6 +101,9 @@ def classify(stderr: str, ref: Reference, authfile: str | None, tls_verify: bool
                             fix=f"podman login --authfile {authfile} {host}")
         return TbxError(f"registry {host} requires authentication", details=last,
                         fix=f"podman login {host}, or pass --authfile FILE")
+    if "manifest unknown" in low and ref.digest:
+        return TbxError(f"{ref.repository} has no manifest {ref.digest}", details=last,
+                        fix=f"Check the digest; 'tbx image inspect {ref.repository}:TAG --arch ARCH' shows the digests")
     if "manifest unknown" in low:
         tags = _list_tags(ref, authfile, tls_verify)
         if tags is None:
@@ -111,7 +115,8 @@ def classify(stderr: str, ref: Reference, authfile: str | None, tls_verify: bool
     if "name unknown" in low or "repository name not known" in low or "not found" in low:
         return TbxError(f"repository {ref.repository} does not exist", details=last,
                         fix="Check the image name for typos")
-    return TbxError(f"skopeo failed for {ref}", details=last)
+    return TbxError(f"skopeo failed for {ref}", details=last,
+                    fix=f"Check the reference and the registry: skopeo inspect docker://{ref}")
 
 
 def _skopeo(args: list[str], ref: Reference, authfile: str | None, text: bool = True):

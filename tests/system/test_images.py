@@ -92,12 +92,29 @@ def test_inspect_of_an_arch_the_index_lacks_lists_what_it_offers(root, host):
     ("{reg}/tbx-test/no-such-repo:1", "repository"),
     ("127.0.0.1:1/x:1", "refused the connection"),
     ("registry.invalid/x:1", "DNS"),
+    ("{reg}/tbx-test/debian@sha256:" + "b" * 40, "sha256 digest has 64 hex digits, not 40"),
+    ("{reg}/tbx-test/debian:12@sha256:" + "a" * 64, "both a tag and a digest"),
+    ("{reg}/tbx-test/debian@sha256:" + "a" * 64, "has no manifest sha256:aaaa"),
 ])
 def test_registry_errors_have_a_reason_and_a_fix(root, host, ref, expect):
     r = root.tbx("image", "inspect", ref.format(reg=host["TBX_TEST_REGISTRY"]), "--arch", "arm64", "--no-tls-verify")
     assert r.rc == 1
     assert expect in r.err and "Fix:" in r.err
     assert "not supported" not in r.err and "Traceback" not in r.text
+
+
+def test_a_registry_that_never_answers_tls_times_out_with_a_fix(root):
+    """A port that accepts connections but never speaks: skopeo's TLS handshake times out."""
+    import socket
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    try:
+        r = root.tbx("image", "inspect", f"127.0.0.1:{srv.getsockname()[1]}/x:1", "--arch", "arm64", timeout=120)
+    finally:
+        srv.close()
+    assert r.rc == 1 and "cannot be reached" in r.err and "Fix:" in r.err, r.text
 
 
 def test_tls_failure_is_reported_as_tls(root, host):
