@@ -278,3 +278,33 @@ def test_broken_configs_are_one_line_errors(root, tmp_path, kind):
     lines = r.err.strip().splitlines()
     assert lines[0].startswith(f"Error: configuration file {cfg}") and lines[-1].startswith("Fix: "), r.text
     assert len(lines) <= 3
+
+
+def test_a_sigkilled_pull_leaves_no_skopeo_behind_and_stores_nothing(root, host):
+    from .slowproxy import SlowRegistryProxy
+
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{host.index_ref}"],
+                         capture_output=True, text=True, check=True).stdout
+    digest = next(m["digest"] for m in json.loads(raw)["manifests"] if m["platform"]["architecture"] == "arm64")
+    manifest = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false",
+                               f"docker://{host.index_ref.rsplit(':', 1)[0]}@{digest}"],
+                              capture_output=True, text=True, check=True).stdout
+    root.podman("rmi", "-f", "--ignore", json.loads(manifest)["config"]["digest"].split(":", 1)[1])
+    with SlowRegistryProxy(host["TBX_TEST_REGISTRY"]) as proxy:
+        ref = f"{proxy.address}/tbx-test/debian:12"
+        p = subprocess.Popen([TBX, "image", "pull", ref, "--arch", "arm64", "--no-tls-verify"], env=root.env,
+                             cwd="/root", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while proxy.blob_bytes < 256 * 1024 and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.1)
+        assert p.poll() is None and proxy.blob_bytes >= 256 * 1024, "the pull should be mid-transfer"
+        p.kill()
+        p.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            left = subprocess.run(["pgrep", "-f", f"skopeo copy.*{proxy.address}"], capture_output=True, text=True)
+            if not left.stdout.strip():
+                break
+            time.sleep(0.2)
+        assert not left.stdout.strip(), "skopeo outlived its tbx"
+    assert root.image_id(f"{ref}-arm64") is None
