@@ -97,10 +97,6 @@ def parse_reference(ref: str) -> Reference:
         domain, rest = first, remainder
     if not _PATH_RE.fullmatch(rest):
         raise _bad_ref(ref, "repository names are lower-case letters, digits and separators . _ - /")
-    if tag and digest:
-        raise TbxError(f"{ref!r} has both a tag and a digest, which podman and skopeo cannot pull",
-                       fix=f"Use either {domain + '/' if domain else ''}{rest}:{tag} or "
-                           f"{domain + '/' if domain else ''}{rest}@{digest}")
     return Reference(domain, rest, tag, digest)
 
 
@@ -110,8 +106,11 @@ def _bad_ref(ref: str, why: str) -> TbxError:
 
 
 def normalize(ref: str) -> Reference:
-    """Fully qualify a reference the way skopeo and containers-storage do (docker.io/library)."""
+    """Fully qualify a reference the way skopeo and containers-storage do (docker.io/library); with
+    both a tag and a digest, the digest alone."""
     r = parse_reference(ref)
+    if r.digest and r.tag:  # as podman does: the digest decides (skopeo refuses both)
+        r = Reference(r.domain, r.path, None, r.digest)
     if r.domain is None:
         path = r.path if "/" in r.path else f"library/{r.path}"
         return Reference("docker.io", path, r.tag or (None if r.digest else "latest"), r.digest)

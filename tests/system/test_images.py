@@ -93,7 +93,7 @@ def test_inspect_of_an_arch_the_index_lacks_lists_what_it_offers(root, host):
     ("127.0.0.1:1/x:1", "refused the connection"),
     ("registry.invalid/x:1", "DNS"),
     ("{reg}/tbx-test/debian@sha256:" + "b" * 40, "sha256 digest has 64 hex digits, not 40"),
-    ("{reg}/tbx-test/debian:12@sha256:" + "a" * 64, "both a tag and a digest"),
+    ("{reg}/tbx-test/debian:12@sha256:" + "c" * 64, "has no manifest sha256:cccc"),
     ("{reg}/tbx-test/debian@sha256:" + "a" * 64, "has no manifest sha256:aaaa"),
 ])
 def test_registry_errors_have_a_reason_and_a_fix(root, host, ref, expect):
