@@ -277,6 +277,16 @@ def main(argv: list[str] | None = None) -> None:
 
     from .errors import TbxError
 
+    import signal
+
+    caught = {"sig": signal.SIGINT}
+
+    def _as_interrupt(signum, frame):  # SIGTERM and SIGHUP get Ctrl-C's clean-up
+        caught["sig"] = signum
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _as_interrupt)
     try:
         import typer.main
 
@@ -290,8 +300,9 @@ def main(argv: list[str] | None = None) -> None:
         rc = e.exit_code
     except Exit as e:
         rc = e.exit_code
-    except Abort:
-        rc = 130
+    except (Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+        print("tbx: interrupted", file=sys.stderr)
+        rc = 128 + int(caught["sig"])
     except UsageProblem as e:  # usage errors: bad option, missing argument
         ctx = getattr(e, "ctx", None)
         path = ctx.command_path if ctx is not None else "tbx"
@@ -299,9 +310,6 @@ def main(argv: list[str] | None = None) -> None:
         hint = "an argument that starts with '-' goes after '--'; " if "No such option" in msg else ""
         print(f"Error: {msg}\nFix: {hint}see '{path} --help'", file=sys.stderr)
         rc = 1
-    except KeyboardInterrupt:
-        print("tbx: interrupted", file=sys.stderr)
-        rc = 130
     except Exception as e:  # a bug: a traceback only with --log-level debug
         if os.environ.get("TBX_LOG_LEVEL") == "debug":
             raise

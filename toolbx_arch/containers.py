@@ -82,7 +82,10 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | Non
         line = binfmt.registration_line(a, runtime.in_container(emulator))
         init_args += ["--binfmt-name", line[1:].split(":", 1)[0]]
         labels[LABEL_BINFMT] = line
+    # label=disable as toolbox and distrobox do: under enforcing SELinux the shared home is
+    # otherwise denied.
     argv = ["podman", "create", "--name", name, "--network", "host", "--stop-timeout", "5",
+            "--security-opt", "label=disable",
             "--user", "root:root", "--entrypoint", json.dumps(runtime.entrypoint())]
     for k, v in labels.items():
         argv += ["--label", f"{k}={v}"]
@@ -322,17 +325,25 @@ def ensure_running(info: Info) -> None:
     if info.running and _ready(info.name):
         return
     made_now = not _status_exists(info)
-    status_dir(info.name, root_uid=info.root_uid)
-    if not info.running:
-        _start(info.name)
-    elif made_now:
-        _restart(info, "its status directory was missing")
-    cur = inspect(info.name)
-    if cur is None:
-        raise TbxError(f"container {info.name} disappeared while starting")
-    line = cur.labels.get(LABEL_BINFMT)
-    if line and cur.running:
-        _register(cur, line)
+    sdir = status_dir(info.name, root_uid=info.root_uid)
+    # One tbx at a time starts and registers (others wait here, then find it running and
+    # registered): eight `tbx run` on a stopped container start it once.
+    with _start_lock(sdir):
+        cur = inspect(info.name)
+        if cur is None:
+            raise TbxError(f"container {info.name} disappeared while starting")
+        if cur.running and _ready(info.name):
+            return
+        if not cur.running:
+            _start(info.name)
+        elif made_now:
+            _restart(cur, "its status directory was missing")
+        cur = inspect(info.name)
+        if cur is None:
+            raise TbxError(f"container {info.name} disappeared while starting")
+        line = cur.labels.get(LABEL_BINFMT)
+        if line and cur.running:
+            _register(cur, line)
     deadline = time.monotonic() + READY_TIMEOUT
     logs_checked = False
     delay = 0.005
@@ -357,6 +368,33 @@ def ensure_running(info: Info) -> None:
                         _register(cur, line)
         time.sleep(delay)
         delay = min(delay * 2, 0.25)
+
+
+class _start_lock:
+    """An exclusive flock on the status directory (a host directory only tbx and the container's
+    root can open), held while one tbx starts the container and registers its emulator."""
+
+    def __init__(self, sdir: Path) -> None:
+        self.sdir = sdir
+
+    def __enter__(self):
+        import fcntl
+
+        self.fd = os.open(self.sdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(self.fd)
+                    raise TbxError(f"another tbx has been starting {self.sdir.name} for {READY_TIMEOUT:.0f} s",
+                                   fix=f"See: podman logs {self.sdir.name}") from None
+                time.sleep(0.02)
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)  # releases the lock
 
 
 def _status_exists(info: Info) -> bool:

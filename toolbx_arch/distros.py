@@ -19,6 +19,7 @@ class Distro:
     release_pattern: str    # regular expression a release must match
     examples: tuple[str, ...]
     host_ids: tuple[str, ...]  # /etc/os-release ID values that mean "this distro"
+    rolling: str | None = None  # the release to use when the host has no VERSION_ID (a rolling release)
 
     def image_for(self, release: str) -> str:
         if not re.fullmatch(self.release_pattern, release):
@@ -41,10 +42,10 @@ DISTROS: tuple[Distro, ...] = (
            ("44", "43", "rawhide"), ("fedora",)),
     Distro("rhel", "registry.access.redhat.com/ubi{major}/toolbox", r"[89]\.[0-9]+|10\.[0-9]+",
            ("9.6", "10.0", "8.10"), ("rhel",)),
-    Distro("arch", "quay.io/toolbx/arch-toolbox", r"latest", ("latest",), ("arch",)),
+    Distro("arch", "quay.io/toolbx/arch-toolbox", r"latest", ("latest",), ("arch",), rolling="latest"),
     Distro("ubuntu", "quay.io/toolbx/ubuntu-toolbox", r"[0-9]{2}\.(04|10)", ("24.04", "22.04"), ("ubuntu",)),
     Distro("debian", "quay.io/toolbx-images/debian-toolbox", r"[0-9]{2}|testing|unstable",
-           ("12", "13", "testing"), ("debian",)),
+           ("12", "13", "testing"), ("debian",), rolling="testing"),
 )
 
 SUPPORTED_BASENAMES = frozenset(d.basename for d in DISTROS)

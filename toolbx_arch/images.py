@@ -36,10 +36,53 @@ def inspect_local(name: str) -> LocalImage | None:
                       names=data.get("RepoTags") or [], labels=(data.get("Config") or {}).get("Labels") or {})
 
 
-def remove_local(name: str, force: bool = False) -> None:
-    r = runner.run(["podman", "rmi", *(["--force"] if force else []), name], timeout=120)
-    if r.returncode != 0 and inspect_local(name) is not None:
-        raise TbxError(f"could not remove image {name}", details=r.stderr.strip(), exit_code=EXIT_ENGINE)
+# --- which images tbx stored (so that rmi removes only those) -------------------------------
+
+def index_path() -> str:
+    """``$XDG_DATA_HOME/tbx/images.json`` (``/var/lib/tbx/images.json`` for root): local image
+    name -> image ID, for every name a tbx pull stored."""
+    import os
+
+    if os.getuid() == 0:
+        return "/var/lib/tbx/images.json"
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "tbx", "images.json")
+
+
+def owned() -> dict[str, str]:
+    import os
+
+    try:
+        with open(index_path(), encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(data, dict) else {}
+
+
+def _update_index(change) -> None:
+    """Apply ``change(dict)`` to the index under a lock, and replace the file atomically."""
+    import fcntl
+    import os
+
+    path = index_path()
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    with open(path + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = owned()
+        change(data)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+
+
+def record(name: str, image_id: str) -> None:
+    _update_index(lambda d: d.__setitem__(name, image_id))
+
+
+def forget(*names: str) -> None:
+    _update_index(lambda d: [d.pop(n, None) for n in names])
 
 
 def check_local_arch(img: LocalImage, a: Arch) -> None:
@@ -83,6 +126,7 @@ def pull(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool = T
                            exit_code=EXIT_ENGINE)
         img.name = dest
         img.names = [n for n in img.names if n != mine] + [dest]
+        record(dest, img.id)
         return dest, img, info
     finally:
         # Only this pull's own name: an image that also has other names (or containers) stays.

@@ -37,6 +37,12 @@ def image_for_distro(distro: str | None, release: str | None, cfg: Config) -> st
     if release is None:
         if d is host_distro and rel.get("VERSION_ID"):
             release = rel["VERSION_ID"].split(".")[0] if d.name == "debian" else rel["VERSION_ID"]
+        elif d.rolling:  # Arch, Debian testing/sid: no VERSION_ID; the rolling image
+            release = d.rolling
+        elif distro is None:
+            raise TbxError(f"this host's {d.name} has no release number (os-release has no VERSION_ID), "
+                           f"so tbx cannot tell which {d.name} toolbox image matches it",
+                           fix=f"Pass --image REF, or --release (e.g. tbx create --release {d.examples[0]})")
         else:
             raise TbxError(f"--release is needed with --distro {d.name}",
                            fix=f"tbx create --distro {d.name} --release {d.examples[0]}")

@@ -222,18 +222,22 @@ def copy(info: ImageInfo, a: Arch, dest: str, *, authfile: str | None = None, tl
     quiet = ["-q"] if on_line is None else []  # progress bars cost CPU; draw them only to be shown
     args = ["skopeo", "copy", *quiet, *_override_args(a), *_auth_args(authfile, tls_verify, "src-"),
             f"docker://{info.pinned}", f"containers-storage:{dest}"]
-    proc = runner.popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
-                        die_with_parent=True)
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if on_line:
-                on_line(line.rstrip())
-        err = proc.stderr.read() if proc.stderr else ""
-        rc = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
+    import tempfile
+
+    # stderr goes to a file: a pipe that nobody drains while stdout is read would block skopeo.
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as errf:
+        proc = runner.popen(args, stdout=subprocess.PIPE, stderr=errf, text=True, bufsize=1, die_with_parent=True)
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if on_line:
+                    on_line(line.rstrip())
+            rc = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        errf.seek(0)
+        err = errf.read()
     if rc != 0:
         raise classify(err, r, authfile, tls_verify)

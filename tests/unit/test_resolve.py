@@ -79,3 +79,27 @@ def test_distro_release(monkeypatch):
     assert t.ref == "registry.example.org/deb:12" and t.container == "deb-12-arm64"
     with pytest.raises(TbxError, match="cannot be combined"):
         resolve.target(image="x", distro="fedora", release=None, arch=None, cfg=Config())
+
+
+@pytest.mark.parametrize("os_release,expect", [
+    ({"ID": "arch"}, "quay.io/toolbx/arch-toolbox:latest"),
+    ({"ID": "debian", "PRETTY_NAME": "Debian GNU/Linux trixie/sid"}, "quay.io/toolbx-images/debian-toolbox:testing"),
+    ({"ID": "debian", "VERSION_ID": "12"}, "quay.io/toolbx-images/debian-toolbox:12"),
+])
+def test_default_image_on_rolling_and_numbered_hosts(monkeypatch, os_release, expect):
+    from toolbx_arch import hostinfo
+
+    monkeypatch.setattr(hostinfo, "os_release", lambda root=None: os_release)
+    assert resolve.image_for_distro(None, None, Config()) == expect
+
+
+def test_a_rolling_host_without_a_rolling_image_never_mentions_a_flag_not_typed(monkeypatch):
+    from toolbx_arch import hostinfo
+
+    monkeypatch.setattr(hostinfo, "os_release", lambda root=None: {"ID": "fedora"})  # no VERSION_ID
+    with pytest.raises(TbxError) as e:
+        resolve.image_for_distro(None, None, Config())
+    assert "--release is needed" not in e.value.message and "no release number" in e.value.message
+    monkeypatch.setattr(hostinfo, "os_release", lambda root=None: {"ID": "opensuse-tumbleweed"})
+    with pytest.raises(TbxError, match="has no toolbox image tbx knows"):
+        resolve.image_for_distro(None, None, Config())

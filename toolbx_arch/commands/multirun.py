@@ -101,8 +101,6 @@ def _run_one(a: archmod.Arch, res: Result, command: list[str], printer: _Printer
         info = find(a)
         res.container = info.name
         containers.ensure_running(info)
-        if stopping.is_set():
-            raise TbxError("interrupted")
         token = uuid.uuid4().hex[:12]
         res._pidfile = f"{hostspec.STATUS_DIR}/run-{token}.pid"
         # A tiny wrapper records the command's PID so Ctrl-C can stop it inside the container.
@@ -110,9 +108,13 @@ def _run_one(a: archmod.Arch, res: Result, command: list[str], printer: _Printer
         argv = containers.exec_argv(info, wrapped, user=containers.invoking_user(), interactive=False, tty=False)
         # Its own session: a terminal's Ctrl-C reaches tbx only, which stops the command inside and
         # lets this client exit by itself (it then removes its exec session).
-        proc = runner.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, bufsize=1, errors="replace", start_new_session=True)
+        # Checking "stopping", starting and registering happen under one lock, which the
+        # interrupt handler also takes: a command is either registered (and stopped) or never run.
         with lock:
+            if stopping.is_set():
+                raise TbxError("interrupted")
+            proc = runner.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, bufsize=1, errors="replace", start_new_session=True)
             procs[a.name] = (proc, info)
         out_lines: list[str] = []
         err_lines: list[str] = []
@@ -190,8 +192,8 @@ def multirun(command: list[str], *, arches: str, image: str | None, create_missi
                 except TimeoutError:
                     continue
     except KeyboardInterrupt:
-        stopping.set()
         with lock:
+            stopping.set()
             running = list(procs.items())
         for name, (proc, info) in running:
             _stop_inside(results[name], info, proc)
