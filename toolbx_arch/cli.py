@@ -279,13 +279,13 @@ def main(argv: list[str] | None = None) -> None:
 
     import signal
 
-    caught = {"sig": signal.SIGINT}
+    caught = {"sig": signal.SIGINT, "hit": False}
 
     def _as_interrupt(signum, frame):  # SIGTERM and SIGHUP get Ctrl-C's clean-up
-        caught["sig"] = signum
+        caught["sig"], caught["hit"] = signum, True
         raise KeyboardInterrupt
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _as_interrupt)
     try:
         import typer.main
@@ -300,9 +300,8 @@ def main(argv: list[str] | None = None) -> None:
         rc = e.exit_code
     except Exit as e:
         rc = e.exit_code
-    except (Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
-        print("tbx: interrupted", file=sys.stderr)
-        rc = 128 + int(caught["sig"])
+    except (Abort, KeyboardInterrupt):
+        caught["hit"] = True
     except UsageProblem as e:  # usage errors: bad option, missing argument
         ctx = getattr(e, "ctx", None)
         path = ctx.command_path if ctx is not None else "tbx"
@@ -316,6 +315,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Error: internal error: {type(e).__name__}: {e}\n"
               "Run again with 'tbx --log-level debug …' for the traceback, and report it.", file=sys.stderr)
         rc = 1
+    if caught["hit"]:  # typer turns an interrupt into a plain exit code: say what happened
+        print("tbx: interrupted", file=sys.stderr)
+        rc = 128 + int(caught["sig"])
     sys.exit(rc if isinstance(rc, int) else 0)
 
 

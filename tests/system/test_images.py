@@ -144,7 +144,8 @@ def test_bad_credentials_are_named_as_such(root, host, tmp_path):
     assert r.rc == 1 and f"rejected the credentials in {bad}" in r.err and "podman login" in r.err
 
 
-def test_ctrl_c_during_a_pull_leaves_no_image_or_tag(root, host, fresh):
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "sighup"])
+def test_ctrl_c_during_a_pull_leaves_no_image_or_tag(root, host, fresh, how):
     """Blobs come through a throttling proxy; a terminal's Ctrl-C (SIGINT to the whole process
     group) arrives mid-transfer. Nothing new may be left under any name."""
     import os
@@ -174,9 +175,13 @@ def test_ctrl_c_during_a_pull_leaves_no_image_or_tag(root, host, fresh):
         while proxy.blob_bytes < 256 * 1024 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.1)
         assert proc.poll() is None and proxy.blob_bytes >= 256 * 1024, "the pull should be mid-transfer"
-        os.killpg(proc.pid, signal.SIGINT)
+        if how == "ctrl-c":  # a terminal's Ctrl-C: the whole process group
+            os.killpg(proc.pid, signal.SIGINT)
+        else:  # kill(1) or a closed terminal: tbx alone
+            proc.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGHUP)
         out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, (proc.returncode, err)
+    want = {"ctrl-c": 130, "sigterm": 128 + signal.SIGTERM, "sighup": 128 + signal.SIGHUP}[how]
+    assert proc.returncode == want, (proc.returncode, err)
     assert "Traceback" not in err
     assert root.images_state() == before
     leftover = subprocess.run(["pgrep", "-f", f"skopeo copy.*{proxy.address}"], capture_output=True, text=True)
