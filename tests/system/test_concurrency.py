@@ -47,6 +47,11 @@ def test_a_create_interrupted_at_any_point_leaves_nothing_half_made(who, sig, ho
     runner = Runner(host, rootless=who == "rootless")
     img = f"{host.index_ref}-arm64"
     assert runner.tbx("image", "pull", host.index_ref, "--arch", "arm64", "--no-tls-verify").rc == 0
+    def services() -> set[str]:
+        out = subprocess.run(["pgrep", "-af", "podman system service"], capture_output=True, text=True).stdout
+        return {line for line in out.splitlines() if "/tbx/" in line}
+
+    before = services()
     outcomes = set()
     for i, delay in enumerate([0.05, 0.15, 0.25, 0.35, 0.45, 0.6, 0.8, 1.0]):
         name = f"tbxt-intr-{uuid.uuid4().hex[:6]}"
@@ -69,8 +74,7 @@ def test_a_create_interrupted_at_any_point_leaves_nothing_half_made(who, sig, ho
                 outcomes.add("interrupted")
                 assert not exists, f"delay {delay}: a half-made container was left ({err})"
                 assert "Traceback" not in err
-            left = subprocess.run(["pgrep", "-af", "podman system service"], capture_output=True, text=True).stdout
-            assert "/tbx/" not in left
+            assert services() <= before, "an API service outlived tbx create"
         finally:
             runner.rm_containers(name)
     assert "interrupted" in outcomes
