@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-# Exit codes, as toolbox and podman use them.
-EXIT_OK = 0
+# Exit codes, as toolbox and podman use them (126 and 127 come from podman exec itself).
 EXIT_ERROR = 1
 EXIT_ENGINE = 125
-EXIT_NOT_EXECUTABLE = 126
-EXIT_NOT_FOUND = 127
 
 
 class TbxError(Exception):

@@ -74,7 +74,7 @@ def fast_run(argv: list[str]) -> None:
     """``tbx run -c NAME CMD…`` (exactly that shape) on a ready container: exec podman now,
     without the CLI framework, whose imports cost more than ``podman exec`` itself. Returns when
     it does not apply; the normal path then handles the command."""
-    if len(argv) < 3:
+    if len(argv) < 2:
         return
     if argv[0] in ("-c", "--container"):
         name, command = argv[1], argv[2:]

@@ -63,7 +63,7 @@ def discover() -> HostRuntime:
         raise TbxError("no POSIX shell found on the host (looked for dash, sh, bash in /usr/bin and /bin)")
     info = elf.read(shell)
     if info.interpreter is None:
-        # A static shell needs no loader; run it "through" itself is not possible: use it directly.
+        # The init is started through the host's loader; a static shell has none to start it with.
         raise TbxError(f"the host shell {shell} is statically linked; tbx expects a dynamically linked host shell",
                        details="Please report this host layout.")
     loader = os.path.realpath(info.interpreter)

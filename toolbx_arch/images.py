@@ -50,8 +50,6 @@ def index_path() -> str:
 
 
 def owned() -> dict[str, str]:
-    import os
-
     try:
         with open(index_path(), encoding="utf-8") as f:
             data = json.load(f)

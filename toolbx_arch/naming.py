@@ -157,7 +157,7 @@ def local_tag(r: Reference, a: archmod.Arch, host_arch: archmod.Arch) -> str:
         if found == a:
             base = stripped
     if a == host_arch:
-        return base if not r.digest else base
+        return base
     return _fit_tag(base, f"-{a.oci_arch}")
 
 

@@ -243,8 +243,7 @@ def check_host(*, root: Path = Path("/"), proc: Path = binfmt.PROC_BINFMT, kerne
 
     if max_userns is None:
         try:
-            max_userns = int((root / "proc/sys/user/max_user_namespaces").read_text()) if root != Path("/") \
-                else int(Path("/proc/sys/user/max_user_namespaces").read_text())
+            max_userns = int((root / "proc/sys/user/max_user_namespaces").read_text())
         except (OSError, ValueError):
             max_userns = -1
     rootless = uid != 0

@@ -1,1 +1,2 @@
-"""One plain function per command; each returns an exit code."""
+"""One plain function per command; each returns an exit code, except ``enter``, which hands the
+terminal to ``podman exec`` (``execvp``) and does not return."""
