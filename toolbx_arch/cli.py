@@ -1,6 +1,6 @@
 """tbx command line: options and help text only. Work happens in ``commands/``.
 
-Imports of rich, podman-py and pyelftools happen inside the commands that need them, so
+Imports of rich and pyelftools happen inside the commands that need them, so
 ``tbx --help`` and ``tbx run`` start fast.
 """
 

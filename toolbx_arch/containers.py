@@ -1,8 +1,7 @@
 """tbx containers: what a container is made of (spec), finding one by name or arch, starting it
 and waiting for its init, and the ``podman exec`` line that runs something in it as the user.
 
-Create, look-ups, start and exec use the podman CLI through ``runner`` (no API service, no
-podman-py import: they must start fast); list/rm use podman-py (``podman_client``).
+Everything goes through the podman CLI (``runner``): no API service, no podman-py import.
 """
 
 from __future__ import annotations
@@ -239,7 +238,12 @@ def find(name: str | None, arch: str | None, *, image: str | None = None) -> Inf
         from .config import load
 
         a = archmod.resolve(load().default_arch or archmod.host().name)
-    rows = [r for r in list_managed() if (r.get("Labels") or {}).get(naming.LABEL_ARCH) == a.name]
+    every = list_managed()
+    from . import status
+
+    status.write_catalog({(r.get("Names") or ["?"])[0]: (r.get("Labels") or {}).get(naming.LABEL_ARCH, "?")
+                          for r in every})
+    rows = [r for r in every if (r.get("Labels") or {}).get(naming.LABEL_ARCH) == a.name]
     if image:
         rows = [r for r in rows if (r.get("Labels") or {}).get(naming.LABEL_SOURCE) == str(naming.normalize(image))
                 or r.get("Image") == image]

@@ -1,20 +1,71 @@
-"""The `tbx` console script. ``tbx run -c NAME CMD…`` on a ready container goes straight to
-``podman exec`` (see ``execspec.fast_run``); everything else goes to the typer CLI."""
+"""The `tbx` console script. The everyday commands on their common shapes skip the CLI framework
+(typer and click cost more than the podman call they wrap):
+
+- ``tbx run -c NAME CMD…`` / ``tbx run --arch A CMD…`` and ``tbx enter NAME`` / ``--arch A`` on
+  a ready container go straight to ``podman exec`` (``execspec``);
+- ``tbx list [--json] [-c] [-i] [--arch A]`` and ``tbx rm [-f] NAME…`` run their plain command
+  functions, which use only the standard library and the podman CLI.
+
+Anything else, ``--help`` included, goes to the typer CLI (``cli``)."""
 
 from __future__ import annotations
 
 import sys
 
 
+def _plain(fn) -> None:
+    """Run a command function outside the CLI framework, with the CLI's error handling."""
+    from .errors import TbxError
+
+    try:
+        rc = fn()
+    except TbxError as e:
+        from .output import print_error
+
+        print_error(e)
+        rc = e.exit_code
+    except KeyboardInterrupt:
+        print("tbx: interrupted", file=sys.stderr)
+        rc = 130
+    if rc is not None:
+        sys.exit(rc)
+
+
+def _rm_args(argv: list[str]):
+    force, names = False, []
+    for a in argv:
+        if a in ("-f", "--force"):
+            force = True
+        elif a.startswith("-"):
+            return None
+        else:
+            names.append(a)
+    return (names, force) if names else None
+
+
 def main() -> None:
     args = sys.argv[1:]
-    if args[:1] == ["run"]:
-        try:
+    head = args[:1]
+    try:
+        if head == ["run"]:
             from .execspec import fast_run
 
             fast_run(args[1:])  # execs podman when it applies
-        except Exception:  # the normal path reports any problem properly
-            pass
+        elif head == ["enter"]:
+            from .execspec import fast_enter
+
+            fast_enter(args[1:])
+    except Exception:  # the normal path reports any problem properly
+        pass
+    if head == ["list"]:
+        from .commands.list import fast
+
+        _plain(lambda: fast(args[1:]))
+    elif head == ["rm"] and _rm_args(args[1:]) is not None:
+        from .commands.rm import rm
+
+        names, force = _rm_args(args[1:])
+        _plain(lambda: rm(names, force=force, all_=False))
     from .cli import main as cli_main
 
     cli_main(args)

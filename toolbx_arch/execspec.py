@@ -70,19 +70,45 @@ def exec_argv(name: str, command: list[str], *, user: User, interactive: bool, t
     return argv + [name, *command]
 
 
+# The user's shell when the container has it, else sh; as a login shell.
+LOGIN_SHELL = ["/bin/sh", "-c", 'if [ -x "$1" ]; then exec "$1" -l; fi; exec /bin/sh -l', "sh"]
+
+
+def _by_arch(name: str) -> str | None:
+    """The one container of an architecture, from the catalog (see ``status``), or None."""
+    from .arch import lookup
+    from .status import catalog
+
+    a = lookup(name) if name and "," not in name else None
+    cat = catalog() if a is not None else None
+    if not cat:
+        return None
+    names = [n for n, arch in cat.items() if arch == a.name]
+    return names[0] if len(names) == 1 else None
+
+
+def _is_name(name: str) -> bool:
+    return bool(name) and not name.startswith("-") and "/" not in name and not any(c.isspace() for c in name)
+
+
 def fast_run(argv: list[str]) -> None:
-    """``tbx run -c NAME CMD…`` (exactly that shape) on a ready container: exec podman now,
-    without the CLI framework, whose imports cost more than ``podman exec`` itself. Returns when
-    it does not apply; the normal path then handles the command."""
+    """``tbx run -c NAME CMD…`` and ``tbx run --arch A CMD…`` (exactly those shapes) on a ready
+    container: exec podman now, without the CLI framework, whose imports cost more than ``podman
+    exec`` itself. Returns when it does not apply; the normal path then handles the command."""
     if len(argv) < 2:
         return
+    name = None
     if argv[0] in ("-c", "--container"):
         name, command = argv[1], argv[2:]
     elif argv[0].startswith("--container="):
         name, command = argv[0].split("=", 1)[1], argv[1:]
+    elif argv[0] in ("--arch", "-a"):
+        name, command = _by_arch(argv[1]), argv[2:]
+    elif argv[0].startswith("--arch="):
+        name, command = _by_arch(argv[0].split("=", 1)[1]), argv[1:]
     else:
         return
-    if not command or command[0].startswith("-") or not name or name.startswith("-") or "/" in name:
+    if not command or command[0].startswith("-") or not name or not _is_name(name):
         return
     if is_ready(name) is not True:
         return
@@ -92,3 +118,26 @@ def fast_run(argv: list[str]) -> None:
 
     tty = sys.stdin.isatty() and sys.stdout.isatty()
     execvp(exec_argv(name, command, user=invoking_user(), interactive=True, tty=tty))
+
+
+def fast_enter(argv: list[str]) -> None:
+    """``tbx enter NAME`` and ``tbx enter --arch A`` on a ready container, from a terminal: exec
+    ``podman exec -it`` now. Returns when it does not apply (the normal path then handles it)."""
+    import sys
+
+    if len(argv) == 1 and not argv[0].startswith("-"):
+        name = argv[0]
+    elif len(argv) == 2 and argv[0] in ("--arch", "-a"):
+        name = _by_arch(argv[1])
+    elif len(argv) == 1 and argv[0].startswith("--arch="):
+        name = _by_arch(argv[0].split("=", 1)[1])
+    else:
+        return
+    if not name or not _is_name(name) or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return
+    if is_ready(name) is not True:
+        return
+    from .runner import execvp
+
+    user = invoking_user()
+    execvp(exec_argv(name, [*LOGIN_SHELL, user.shell], user=user, interactive=True, tty=True))

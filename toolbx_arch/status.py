@@ -188,3 +188,81 @@ def unlink(name: str, entry: str) -> None:
         pass
     finally:
         os.close(dfd)
+
+
+# --- the catalog: which tbx containers exist, and their arch (for `run --arch`'s fast path) ---
+#
+# RUNTIME/tbx/catalog.json, rewritten by every command that lists tbx containers anyway (list,
+# and a look-up by arch) and updated by create and rm. It lives in the runtime directory, so it
+# is gone after a reboot. It is a hint: the fast path uses a container from it only when the
+# catalog names exactly one container of that arch and that container's init holds its lock;
+# anything else takes the normal path, which asks podman.
+
+def _catalog_path() -> str:
+    return os.path.join(runtime_dir(), "tbx", "catalog.json")
+
+
+def catalog() -> dict[str, str] | None:
+    """{container name: arch name}, or None when there is no catalog (yet)."""
+    import json
+
+    try:
+        fd = os.open(_catalog_path(), _FILE)
+    except (OSError, StatusError):
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = json.loads(os.read(fd, 1 << 20) or b"null")
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+    if not isinstance(data, dict):
+        return None
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def write_catalog(entries: dict[str, str]) -> None:
+    import json
+
+    try:
+        base = runtime_dir()
+        fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            tfd, _ = _subdir(fd, "tbx", 0o700, (os.getuid(),), where=base)
+        finally:
+            os.close(fd)
+        try:
+            tmp = f"catalog.{os.getpid()}.tmp"
+            wfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                          dir_fd=tfd)
+            with os.fdopen(wfd, "w") as f:
+                json.dump(entries, f)
+            os.rename(tmp, "catalog.json", src_dir_fd=tfd, dst_dir_fd=tfd)
+        finally:
+            os.close(tfd)
+    except (OSError, StatusError):
+        pass  # a hint only: without it, `run --arch` takes the normal path
+
+
+def catalog_update(*, add: dict[str, str] | None = None, remove: tuple[str, ...] = ()) -> None:
+    """Add or remove entries; without a catalog there is nothing to keep current (the next
+    full listing writes one)."""
+    import fcntl
+
+    try:
+        lock = os.open(os.path.join(runtime_dir(), "tbx"), _DIR)
+    except (OSError, StatusError):
+        return
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel creates and removes: no lost update
+        cur = catalog()
+        if cur is None:
+            return
+        cur.update(add or {})
+        for n in remove:
+            cur.pop(n, None)
+        write_catalog(cur)
+    finally:
+        os.close(lock)

@@ -39,24 +39,37 @@ def test_eight_concurrent_runs_on_a_stopped_container_start_it_once(root, host, 
             assert _starts(root, name) == before + 1, f"round {round_}: started more than once"
 
 
+@pytest.mark.parametrize("phase", ["create-call", "pull"])
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 @pytest.mark.parametrize("who", ["root", "rootless"])
-def test_a_create_interrupted_at_any_point_leaves_nothing_half_made(who, sig, host):
-    """Signal `tbx create` (of a stored image) after a range of delays: each time it either
-    finished (a complete container) or left no container at all, no API service, and a retry works."""
+def test_a_create_interrupted_at_any_point_leaves_nothing_half_made(who, sig, phase, host):
+    """Signal `tbx create` after a range of delays, with the image stored (the signal lands around
+    the create call) or not (it lands in the pull): each time it either finished (a complete
+    container) or left no container, no image name, no API service or socket, and a retry works."""
+    import glob
+
     runner = Runner(host, rootless=who == "rootless")
     img = f"{host.index_ref}-arm64"
     assert runner.tbx("image", "pull", host.index_ref, "--arch", "arm64", "--no-tls-verify").rc == 0
+    image_id = runner.image_id(img)
+    delays = [0.05, 0.15, 0.25, 0.35, 0.45, 0.6, 0.8, 1.0] if phase == "create-call" else [0.3, 0.8, 1.5]
+    sockets = f"/run/user/{host.uid}/tbx/podman-*.sock" if runner.rootless else "/run/tbx/podman-*.sock"
+    socks_before = set(glob.glob(sockets))
     def services() -> set[str]:
         out = subprocess.run(["pgrep", "-af", "podman system service"], capture_output=True, text=True).stdout
         return {line for line in out.splitlines() if "/tbx/" in line}
 
     before = services()
     outcomes = set()
-    for i, delay in enumerate([0.05, 0.15, 0.25, 0.35, 0.45, 0.6, 0.8, 1.0]):
+    for i, delay in enumerate(delays):
         name = f"tbxt-intr-{uuid.uuid4().hex[:6]}"
+        if phase == "pull":
+            runner.podman("rmi", "-f", "--ignore", image_id)
+            argv = [TBX, "create", name, "--arch", "aarch64", "--image", host.index_ref, "-y", "--no-tls-verify"]
+        else:
+            argv = [TBX, "create", name, "--arch", "aarch64", "--image", img]
         try:
-            p = subprocess.Popen(runner.argv([TBX, "create", name, "--arch", "aarch64", "--image", img]),
+            p = subprocess.Popen(runner.argv(argv),
                                  env=None if runner.rootless else runner.env, cwd=runner.home,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             time.sleep(delay)
@@ -74,11 +87,16 @@ def test_a_create_interrupted_at_any_point_leaves_nothing_half_made(who, sig, ho
                 outcomes.add("interrupted")
                 assert not exists, f"delay {delay}: a half-made container was left ({err})"
                 assert "Traceback" not in err
+                if phase == "pull":
+                    names = [n for _, n in runner.images_state()]
+                    assert img not in names and not [n for n in names if "tbx-pull" in n], names
+            assert set(glob.glob(sockets)) <= socks_before, "an API socket was left"
             assert services() <= before, "an API service outlived tbx create"
         finally:
             runner.rm_containers(name)
     assert "interrupted" in outcomes
-    r = runner.tbx("create", f"tbxt-intr-retry-{os.getpid()}", "--arch", "aarch64", "--image", img)
+    r = runner.tbx("create", f"tbxt-intr-retry-{os.getpid()}", "--arch", "aarch64", "--image", host.index_ref,
+                   "-y", "--no-tls-verify")
     runner.rm_containers(f"tbxt-intr-retry-{os.getpid()}")
     assert r.rc == 0, r.text
 

@@ -139,3 +139,59 @@ def test_create_without_y_and_without_a_terminal_does_not_pull(root, host, name)
 def test_list_with_an_empty_arch_is_an_error(root):
     r = root.tbx("list", "--arch", "")
     assert r.rc == 1 and "architecture name is empty" in r.err
+
+
+def _imports(runner, *args, pty=False) -> str:
+    """Modules a tbx command imports (PYTHONPROFILEIMPORTTIME goes to stderr, before any exec)."""
+    env = {"PYTHONPROFILEIMPORTTIME": "1"}
+    if not pty:
+        return runner.tbx(*args, env=env).err
+    import pexpect
+
+    argv = runner.argv([TBX, *args], env)
+    import io
+
+    child = pexpect.spawn(argv[0], argv[1:], env={**runner.env, **env} if not runner.rootless else None,
+                          encoding="utf-8", timeout=60)
+    child.logfile_read = seen = io.StringIO()
+    child.expect(r"[\$#] ")
+    child.sendline("exit 0")
+    child.expect(pexpect.EOF)
+    return seen.getvalue().replace("\r\n", "\n")
+
+
+def test_everyday_commands_load_no_podman_bindings_and_no_cli_framework(root, host, name, cleanup):
+    """list, run --arch and enter skip typer/click and never touch podman-py or an API service."""
+    cleanup(root, name)
+    assert root.tbx("create", name, "--arch", "aarch64", "--image", host.index_ref, "-y", "--no-tls-verify").rc == 0
+    root.tbx("list")  # writes the catalog `run --arch` and `enter --arch` use
+    assert root.tbx("run", "-c", name, "true").rc == 0
+    services = len(api_services(root))
+    for args, pty in ((["list"], False), (["list", "--json"], False), (["run", "--arch", "arm64", "true"], False),
+                      (["run", "-c", name, "true"], False), (["enter", name], True), (["enter", "--arch", "aarch64"], True),
+                      (["rm", "no-such-tbxt-container"], False)):
+        text = _imports(root, *args, pty=pty)
+        mods = {line.split("|")[-1].strip() for line in text.splitlines() if line.startswith("import time:")}
+        assert mods, f"{args}: no import profile"
+        heavy = {m for m in mods if m.split(".")[0] in ("podman", "typer", "click", "rich", "requests", "elftools")}
+        assert not heavy, f"{args} imported {sorted(heavy)}"
+    assert len(api_services(root)) == services
+
+
+def test_sigkilled_create_leaves_no_api_service(root, host):
+    import signal
+    import time
+
+    img = f"{host.index_ref}-arm64"
+    assert root.tbx("image", "pull", host.index_ref, "--arch", "arm64", "--no-tls-verify").rc == 0
+    before = set(api_services(root))
+    for delay in (0.1, 0.3, 0.5, 0.8):
+        n = f"tbxt-kill-{int(delay * 10)}"
+        p = subprocess.Popen([TBX, "create", n, "--arch", "aarch64", "--image", img], env=root.env, cwd="/root",
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        time.sleep(1)
+        assert set(api_services(root)) <= before
+        root.rm_containers(n)

@@ -75,6 +75,7 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
                     raise TbxError(f"container {cname} disappeared right after it was created", exit_code=EXIT_ENGINE)
                 containers.status_dir(cname, root_uid=info.root_uid)
             done = True
+            status.catalog_update(add={cname: t.arch.name})
         finally:
             if attempted and not done:
                 containers.remove_by_create_id(create_id)

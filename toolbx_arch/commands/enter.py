@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from .. import containers, runner
+from .. import containers, execspec, runner
 from ..errors import TbxError
 from ._lookup import lookup
 
@@ -12,7 +12,6 @@ def enter(*, name: str | None, arch: str | None, distro: str | None, release: st
                        fix=f"Run a command instead: tbx run -c {info.name} COMMAND")
     containers.ensure_running(info)
     user = containers.invoking_user()
-    # The user's shell when the container has it, else sh; as a login shell.
-    shell = ["/bin/sh", "-c", 'if [ -x "$1" ]; then exec "$1" -l; fi; exec /bin/sh -l', "sh", user.shell]
+    shell = [*execspec.LOGIN_SHELL, user.shell]
     argv = containers.exec_argv(info, shell, user=user, interactive=True, tty=True)
     runner.execvp(argv)

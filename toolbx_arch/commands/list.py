@@ -1,71 +1,142 @@
+"""``tbx list``: tbx containers (by label) and the images tbx stored (its index), through the
+podman CLI: one ``podman ps`` and one ``podman images``, run concurrently. No podman-py, no API
+service, no rich: ``entry`` calls ``fast`` before the CLI framework is even imported."""
+
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 from .. import arch as archmod
-from .. import naming, output, podman_client
+from .. import naming
+from ..errors import EXIT_ENGINE, TbxError
 
 
-def _tbx_image(img: dict, used: set[str]) -> tuple[str, str] | None:
-    """(name, arch) for an image tbx stored or uses: an arch-suffixed tag whose suffix is the
-    image's recorded arch, or any image a tbx container uses."""
-    arch = img.get("Architecture", "")
-    for tag in img.get("RepoTags") or []:
-        t = tag.rsplit(":", 1)[-1]
-        _, a = naming.split_arch_suffix(t)
-        if (a is not None and a.oci_arch == arch) or tag in used or img.get("Id") in used:
-            return tag, arch
-    return None
+def _podman(*args: str) -> subprocess.Popen:
+    from ..runner import popen
+
+    return popen(["podman", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                 text=True)
 
 
-def collect(client, *, containers: bool = True, images: bool = True, arch: str | None = None) -> dict:
-    """tbx containers and images, through a connected podman-py ``client``."""
+def _answer(p: subprocess.Popen, what: str):
+    out, err = p.communicate(timeout=120)
+    if p.returncode != 0:
+        raise TbxError(f"podman could not list {what}", details=err.strip()[-600:], exit_code=EXIT_ENGINE)
+    return json.loads(out or "[]")
+
+
+def _status(row: dict) -> str:
+    state = row.get("State")
+    return state.get("Status", "?") if isinstance(state, dict) else str(state or "?")
+
+
+def collect(*, containers: bool = True, images: bool = True, arch: str | None = None) -> dict:
+    from .. import images as imagesmod
+    from .. import status
+
     a = archmod.resolve(arch) if arch is not None else None
-    out: dict = {}
-    ctrs = client.containers.list(all=True, filters={"label": naming.MANAGED_FILTER})
+    ps = _podman("ps", "-a", "--filter", f"label={naming.MANAGED_FILTER}", "--format", "json")
+    imgs = _podman("images", "--format", "json") if images else None
+    out: dict = {"schema": 1}
     rows = []
-    used: set[str] = set()
-    for c in ctrs:
-        labels = c.labels or {}
-        used.add(labels.get(naming.LABEL_IMAGE, ""))
+    catalog: dict[str, str] = {}
+    for c in _answer(ps, "containers"):
+        labels = c.get("Labels") or {}
+        name = (c.get("Names") or ["?"])[0]
+        catalog[name] = labels.get(naming.LABEL_ARCH, "?")
         if a and labels.get(naming.LABEL_ARCH) != a.name:
             continue
-        rows.append({"name": c.name, "arch": labels.get(naming.LABEL_ARCH), "oci_arch": labels.get(naming.LABEL_OCI_ARCH),
-                     "image": labels.get(naming.LABEL_IMAGE) or c.attrs.get("Image"), "status": podman_client.state_of(c),
-                     "created": c.attrs.get("CreatedAt") or c.attrs.get("Created"), "id": c.id})
+        rows.append({"name": name, "arch": labels.get(naming.LABEL_ARCH), "oci_arch": labels.get(naming.LABEL_OCI_ARCH),
+                     "image": labels.get(naming.LABEL_IMAGE) or c.get("Image"), "status": _status(c),
+                     "created": c.get("CreatedAt") or c.get("Created"), "id": c.get("Id")})
+    status.write_catalog(catalog)
     if containers:
         out["containers"] = sorted(rows, key=lambda r: r["name"])
-    if images:
-        imgs = []
-        for img in client.images.list():
-            attrs = img.attrs
-            if "Architecture" not in attrs:
-                attrs = img.inspect() if hasattr(img, "inspect") else client.images.get(img.id).attrs
-            hit = _tbx_image(attrs, used)
-            if hit is None:
-                continue
-            name, oci = hit
-            ia = archmod.lookup(oci)
-            if a and ia != a:
-                continue
-            imgs.append({"image": name, "arch": ia.name if ia else oci, "oci_arch": oci,
-                         "size": attrs.get("Size"), "id": attrs.get("Id", img.id)})
-        out["images"] = sorted(imgs, key=lambda r: r["image"])
+    if imgs is not None:
+        mine = imagesmod.owned()
+        host = archmod.host()
+        found = []
+        for img in _answer(imgs, "images"):
+            for n in img.get("Names") or []:
+                if mine.get(n) != img.get("Id"):
+                    continue
+                _, sa = naming.split_arch_suffix(n.rsplit(":", 1)[-1]) if ":" in n.rsplit("/", 1)[-1] else ("", None)
+                ia = sa or host
+                if a and ia != a:
+                    continue
+                found.append({"image": n, "arch": ia.name, "oci_arch": ia.oci_arch, "size": img.get("Size"),
+                              "id": img.get("Id")})
+        out["images"] = sorted(found, key=lambda r: r["image"])
+    elif images:
+        out["images"] = []
     return out
+
+
+def _table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
+    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
+    if title:
+        print(title)
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+
+
+def _size(n) -> str:
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return "?"
 
 
 def list_(*, containers: bool, images: bool, arch: str | None, json_out: bool) -> int:
     if not containers and not images:
         containers = images = True
-    with podman_client.engine() as client:
-        data = collect(client, containers=containers, images=images, arch=arch)
+    data = collect(containers=containers, images=images, arch=arch)
     if json_out:
-        output.print_json(data)
+        json.dump(data, sys.stdout, indent=2, default=str)
+        print()
         return 0
     if "containers" in data:
-        output.table("Containers" if images else None, ["NAME", "ARCH", "IMAGE", "STATUS", "CREATED"],
-                     [(r["name"], r["arch"], r["image"], r["status"], str(r["created"])[:19]) for r in data["containers"]])
+        _table("Containers" if images else None, ["NAME", "ARCH", "IMAGE", "STATUS", "CREATED"],
+               [[r["name"], str(r["arch"]), str(r["image"]), r["status"], str(r["created"])[:19]]
+                for r in data["containers"]])
     if "images" in data:
         if containers:
             print()
-        output.table("Images" if containers else None, ["IMAGE", "ARCH", "SIZE"],
-                     [(r["image"], r["arch"], output.human_size(r["size"])) for r in data["images"]])
+        _table("Images" if containers else None, ["IMAGE", "ARCH", "SIZE"],
+               [[r["image"], r["arch"], _size(r["size"])] for r in data["images"]])
     return 0
+
+
+def fast(argv: list[str]) -> int | None:
+    """``tbx list`` with its own options only: run it without the CLI framework. None when the
+    arguments are anything else (help, a typo): the full CLI then handles them."""
+    containers = images = json_out = False
+    arch = None
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--json":
+            json_out = True
+        elif a in ("--format", ) and i + 1 < len(argv) and argv[i + 1] == "json":
+            json_out, i = True, i + 1
+        elif a == "--format=json":
+            json_out = True
+        elif a in ("-c", "--containers"):
+            containers = True
+        elif a in ("-i", "--images"):
+            images = True
+        elif a in ("--arch", "-a") and i + 1 < len(argv):
+            arch, i = argv[i + 1], i + 1
+        elif a.startswith("--arch="):
+            arch = a.split("=", 1)[1]
+        else:
+            return None
+        i += 1
+    return list_(containers=containers, images=images, arch=arch, json_out=json_out)

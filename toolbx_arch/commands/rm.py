@@ -1,27 +1,28 @@
+"""``tbx rm``: remove tbx containers through the podman CLI (no API service). Every check runs
+before anything is removed: a refused command changes nothing."""
+
 from __future__ import annotations
 
+import json
 import time
 
-from .. import naming, podman_client, status
+from .. import naming, runner, status
 from ..errors import EXIT_ENGINE, TbxError
 
 
-def remove_container(c, *, force: bool) -> None:
-    """Remove one tbx container (retrying podman's occasional 'device or resource busy')."""
-    import podman.errors
-
+def remove_container(name: str, *, force: bool) -> None:
+    """Remove one tbx container (retrying podman's occasional 'device or resource busy'), then
+    its status directory and its catalog entry."""
     for attempt in range(5):
-        try:
-            c.remove(force=force, v=True)
+        r = runner.run(["podman", "rm", *(["--force", "--time", "2"] if force else []), name], timeout=120)
+        if r.returncode == 0 or "no such container" in r.stderr.lower():
             break
-        except podman.errors.NotFound:
-            break
-        except podman.errors.APIError as e:
-            if "busy" in str(e).lower() and attempt < 4:
-                time.sleep(0.5 * (attempt + 1))
-                continue
-            raise TbxError(f"could not remove container {c.name}", details=str(e), exit_code=EXIT_ENGINE) from e
-    status.remove(c.name)
+        if "busy" in r.stderr.lower() and attempt < 4:
+            time.sleep(0.5 * (attempt + 1))
+            continue
+        raise TbxError(f"could not remove container {name}", details=r.stderr.strip()[-600:], exit_code=EXIT_ENGINE)
+    status.remove(name)
+    status.catalog_update(remove=(name,))
 
 
 def rm(names: list[str], *, force: bool, all_: bool) -> int:
@@ -29,26 +30,33 @@ def rm(names: list[str], *, force: bool, all_: bool) -> int:
         raise TbxError("no container named", fix="tbx rm NAME…, or tbx rm --all")
     for n in names:
         naming.validate_container_name(n)
-    import podman.errors
-
-    with podman_client.engine() as client:
-        if all_:
-            targets = client.containers.list(all=True, filters={"label": naming.MANAGED_FILTER})
-        else:
-            targets = []
-            for n in names:
-                try:
-                    c = client.containers.get(n)
-                except podman.errors.NotFound:
-                    raise TbxError(f"container {n} does not exist", fix="See 'tbx list'") from None
-                if (c.labels or {}).get(naming.LABEL_MANAGED) != "true":
-                    raise TbxError(f"container {n} was not created by tbx", fix=f"Use 'podman rm {n}'")
-                targets.append(c)
-        running = [c.name for c in targets if podman_client.state_of(c) == "running"]
-        if running and not force:
-            raise TbxError(f"container{'s' if len(running) > 1 else ''} {', '.join(running)} "
-                           f"{'are' if len(running) > 1 else 'is'} running", fix="tbx rm --force …")
-        for c in targets:
-            remove_container(c, force=force)
-            print(c.name)
+    if all_:
+        r = runner.run(["podman", "ps", "-a", "--filter", f"label={naming.MANAGED_FILTER}", "--format", "json"],
+                       timeout=60)
+        if r.returncode != 0:
+            raise TbxError("podman could not list containers", details=r.stderr.strip()[-600:], exit_code=EXIT_ENGINE)
+        rows = json.loads(r.stdout or "[]")
+        targets = [((row.get("Names") or ["?"])[0], row.get("State") == "running") for row in rows]
+    else:
+        r = runner.run(["podman", "container", "inspect", "--format", "json", *names], timeout=60)
+        found = {d.get("Name", "").lstrip("/"): d for d in json.loads(r.stdout or "[]")} if r.stdout.strip() else {}
+        targets = []
+        for n in names:
+            d = found.get(n) or next((x for x in found.values() if x.get("Id", "").startswith(n)), None)
+            if d is None:
+                if r.returncode != 0 and "no such container" not in r.stderr.lower():
+                    raise TbxError(f"podman could not inspect container {n}", details=r.stderr.strip()[-600:],
+                                   exit_code=EXIT_ENGINE)
+                raise TbxError(f"container {n} does not exist", fix="See 'tbx list'")
+            labels = (d.get("Config") or {}).get("Labels") or {}
+            if labels.get(naming.LABEL_MANAGED) != "true":
+                raise TbxError(f"container {n} was not created by tbx", fix=f"Use 'podman rm {n}'")
+            targets.append((d.get("Name", n).lstrip("/"), bool((d.get("State") or {}).get("Running"))))
+    running = [n for n, up in targets if up]
+    if running and not force:
+        raise TbxError(f"container{'s' if len(running) > 1 else ''} {', '.join(running)} "
+                       f"{'are' if len(running) > 1 else 'is'} running", fix="tbx rm --force …")
+    for n, _ in targets:
+        remove_container(n, force=force)
+        print(n)
     return 0
