@@ -22,27 +22,50 @@ def _ask(question: str) -> bool:
 def create(*, name: str | None, arch: str | None, image: str | None, distro: str | None, release: str | None,
            authfile: str | None, tls_verify: bool, userns: str | None, yes: bool) -> int:
     cfg = load()
+    seen: dict[str, images.LocalImage | None] = {}
+
+    def local(n: str) -> images.LocalImage | None:  # one podman call per name, at most
+        if n not in seen:
+            seen[n] = images.inspect_local(n)
+        return seen[n]
 
     def local_arch_of(n: str) -> str | None:
-        img = images.inspect_local(n)
+        img = local(n)
         return img.architecture if img else None
 
     # Names and arguments first: the first error shown is about what the user typed.
     t = target(image=image, distro=distro, release=release, arch=arch, cfg=cfg, local_arch_of=local_arch_of)
     cname = naming.validate_container_name(name if name is not None else t.container)
     userns = containers.validate_userns(userns)
-    if containers.inspect(cname) is not None:
-        raise _exists(cname)
 
+    # The image look-up (a podman call) runs while the host checks read ELF headers.
+    import threading
+
+    failure: list[BaseException] = []
+
+    def look() -> None:
+        try:
+            local(t.local_image)
+        except BaseException as e:  # noqa: BLE001 - re-raised below
+            failure.append(e)
+
+    th = threading.Thread(target=look, daemon=True)
+    th.start()
     host_arch = archmod.host()
     emulator = None
-    if archmod.needs_emulation(t.arch, host_arch):
-        rep = readiness.require_ready(t.arch, search=cfg.emulator_paths)
-        emulator = rep.emulator.real_path if rep.emulator else None
-    runtime = hostspec.discover()
-
-    img = images.inspect_local(t.local_image)
+    try:
+        if archmod.needs_emulation(t.arch, host_arch):
+            rep = readiness.require_ready(t.arch, search=cfg.emulator_paths)
+            emulator = rep.emulator.real_path if rep.emulator else None
+        runtime = hostspec.discover()
+    finally:
+        th.join()
+    if failure:
+        raise failure[0]
+    img = seen[t.local_image]
     if img is None:
+        if containers.inspect(cname) is not None:  # say so before a long pull; else podman says it
+            raise _exists(cname)
         if not (yes or _ask(f"Image {t.ref} for {t.arch.name} is not stored locally. Pull it?")):
             raise TbxError(f"image {t.local_image} is not stored locally",
                            fix=f"tbx create … -y, or first: tbx image pull {t.ref} --arch {t.arch.name}")
