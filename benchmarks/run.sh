@@ -41,7 +41,8 @@ for i, r in enumerate(data):
 EOF
 }
 
-podman rm -f --ignore tbxb-arm tbxb-native tbxb-create tbxb-tb tbxb-db >/dev/null 2>&1 || true
+podman rm -f --ignore tbxb-arm tbxb-native tbxb-create tbxb-tb tbxb-db tbxb-rm tbxb-c1 tbxb-t1 >/dev/null 2>&1 || true
+for i in $(seq 1 50); do podman rm -f --ignore "tbxb-l$i" >/dev/null 2>&1 || true; done
 "$TBX" image pull "$REF" --arch arm64 --no-tls-verify >/dev/null
 "$TBX" image pull "$REF" --arch amd64 --no-tls-verify >/dev/null
 
@@ -55,12 +56,56 @@ rows+=("$(row startup 'goal < 150 ms')")
 hf run "$RUNS" "podman exec tbxb-arm true" "$TBX run -c tbxb-arm true"
 rows+=("$(row run 'goal <= 1.15x' 0)")
 
-# 3. list with 50 containers
+# 3. list with 50 tbx containers (labelled for toolbox too, so `toolbox list` lists the same
+#    ones) and 10 images tbx stored (names in tbx's index)
 for i in $(seq 1 50); do podman create --name "tbxb-l$i" --label io.github.tbx.managed=true \
-    --label io.github.tbx.arch=aarch64 "$ARM_IMG" true >/dev/null; done
-hf list "$RUNS" "podman ps -a --format json" "$TBX list --json"
-rows+=("$(row list 'goal <= 1.2x' 0)")
+    --label io.github.tbx.arch=aarch64 --label com.github.containers.toolbox=true "$ARM_IMG" true >/dev/null; done
+ARM_ID=$(podman image inspect --format '{{.Id}}' "$ARM_IMG")
+for i in $(seq 1 10); do podman tag "$ARM_IMG" "localhost/tbxb-img$i:1-arm64"; done
+python3 - "$ARM_ID" <<'PY'
+import json, os, sys
+p = "/var/lib/tbx/images.json"
+d = json.load(open(p)) if os.path.exists(p) else {}
+d.update({f"localhost/tbxb-img{i}:1-arm64": sys.argv[1] for i in range(1, 11)})
+json.dump(d, open(p, "w"))
+PY
+list_cmds=("podman ps -a --format json" "$TBX list --json" "$TBX list")
+command -v toolbox >/dev/null && list_cmds+=("toolbox list")
+hf list "$RUNS" "${list_cmds[@]}"
+rows+=("$(row list 'goal: --json <= 2.0x podman ps; list <= 1.0x toolbox list' 0)")
+
+# 3b. run by arch (no container name) vs podman exec, and rm -f vs podman rm -f
 for i in $(seq 1 50); do podman rm -f "tbxb-l$i" >/dev/null; done
+hf runarch "$RUNS" "podman exec tbxb-arm true" "$TBX run --arch aarch64 true"
+rows+=("$(row runarch 'goal <= 1.15x' 0)")
+mk="podman create --name tbxb-rm --label io.github.tbx.managed=true --label io.github.tbx.arch=aarch64 $ARM_IMG true"
+hyperfine -N --style none --runs "$RUNS" --prepare "$mk" --export-json "$OUT/rm.json" \
+    "podman rm -f tbxb-rm" "$TBX rm -f tbxb-rm" >/dev/null
+rows+=("$(row rm 'goal <= 1.2x' 0)")
+
+# 3c. enter, in a pty (script(1)): tbx enter's work up to its exec of `podman exec -it`. A shim
+#     `podman` first in PATH turns that exec into `podman exec -it tbxb-arm true`, the baseline
+#     itself, so the difference is tbx's own (an emulated login shell would add ~2 s of noise).
+shim=$(mktemp -d)
+printf '#!/bin/sh\nexec %s exec -it tbxb-arm true\n' "$(command -v podman)" >"$shim/podman"
+chmod +x "$shim/podman"
+hyperfine --style none --runs "$RUNS" --warmup 1 --export-json "$OUT/enter.json" \
+    "script -qec 'podman exec -it tbxb-arm true' /dev/null </dev/null" \
+    "script -qec 'PATH=$shim:\$PATH $TBX enter tbxb-arm' /dev/null </dev/null" >/dev/null
+rows+=("$(row enter 'goal <= 1.15x' 0)")
+rm -rf "$shim"
+
+# 3d. create from a local image, as root (overlay): tbx vs toolbox, the same arm64 image
+podman tag "$ARM_IMG" localhost/tbxb-armlocal:1
+prep="podman rm -f --ignore tbxb-c1 tbxb-t1"
+cr=("$TBX create tbxb-c1 --arch aarch64 --image localhost/tbxb-armlocal:1-arm64")
+podman tag "$ARM_IMG" localhost/tbxb-armlocal:1-arm64
+command -v toolbox >/dev/null && cr+=("toolbox create -i localhost/tbxb-armlocal:1 tbxb-t1")
+hyperfine --style none --runs "$RUNS" --prepare "$prep" --export-json "$OUT/create_root.json" "${cr[@]}" >/dev/null
+rows+=("$(row create_root 'goal <= 1.0x toolbox (rootful, overlay)' 1)")
+$prep >/dev/null 2>&1 || true
+podman rmi localhost/tbxb-armlocal:1 localhost/tbxb-armlocal:1-arm64 >/dev/null 2>&1 || true
+for i in $(seq 1 10); do podman rmi "localhost/tbxb-img$i:1-arm64" >/dev/null 2>&1 || true; done
 
 # 4. create from a local image vs toolbox and distrobox, all rootless as the test user (distrobox
 #    refuses real root; toolbox needs a D-Bus system socket, started here when there is none).

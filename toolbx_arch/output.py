@@ -40,10 +40,11 @@ def _console():
     return Console(highlight=False, soft_wrap=not sys.stdout.isatty())
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """A table: rich on a terminal, tab-free aligned plain text otherwise (easy to grep)."""
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, plain: bool = False) -> None:
+    """A table: rich on a terminal, tab-free aligned plain text otherwise (easy to grep), or
+    always plain (``plain``: the fast commands do not load rich)."""
     rows = [["" if c is None else str(c) for c in r] for r in rows]
-    if sys.stdout.isatty():
+    if sys.stdout.isatty() and not plain:
         from rich.table import Table
 
         t = Table(title=title, title_justify="left", show_lines=False)

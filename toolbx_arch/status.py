@@ -159,17 +159,11 @@ def is_ready(name: str) -> bool | None:
 def remove(name: str) -> None:
     """Remove the status directory of a container that is gone (entries are not followed)."""
     try:
-        dfd = os.open(path(name), _DIR)
+        entries = os.listdir(path(name))
     except (OSError, StatusError):
         return
-    try:
-        for entry in os.listdir(dfd):
-            try:
-                os.unlink(entry, dir_fd=dfd)
-            except OSError:
-                pass
-    finally:
-        os.close(dfd)
+    for entry in entries:
+        unlink(name, entry)
     try:
         os.rmdir(path(name))
     except OSError:

@@ -199,6 +199,17 @@ def test_init_refuses_links_the_image_planted(who, host, cleanup):
         runner.podman("rmi", "-f", img)
 
 
+def _drop_arm64_image(root: Runner, host) -> None:
+    """Remove the test index's arm64 image under every name, so a pull must fetch every blob."""
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{host.index_ref}"],
+                         capture_output=True, text=True, check=True).stdout
+    digest = next(m["digest"] for m in json.loads(raw)["manifests"] if m["platform"]["architecture"] == "arm64")
+    manifest = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false",
+                               f"docker://{host.index_ref.rsplit(':', 1)[0]}@{digest}"],
+                              capture_output=True, text=True, check=True).stdout
+    root.podman("rmi", "-f", "--ignore", json.loads(manifest)["config"]["digest"].split(":", 1)[1])
+
+
 def test_interrupted_create_spares_a_parallel_creates_image_and_container(root, host, cleanup):
     """Create A pulls through a slow proxy; meanwhile create B of the same image completes (its
     image stands at the very name A pulls to, and a container uses it). Ctrl-C on A must leave
@@ -207,14 +218,7 @@ def test_interrupted_create_spares_a_parallel_creates_image_and_container(root, 
 
     a_name, b_name = (f"tbxt-par-{x}-{uuid.uuid4().hex[:6]}" for x in "ab")
     cleanup(root, a_name, b_name)
-    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{host.index_ref}"],
-                         capture_output=True, text=True, check=True).stdout
-    digest = next(m["digest"] for m in json.loads(raw)["manifests"] if m["platform"]["architecture"] == "arm64")
-    manifest = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false",
-                               f"docker://{host.index_ref.rsplit(':', 1)[0]}@{digest}"],
-                              capture_output=True, text=True, check=True).stdout
-    image_id = json.loads(manifest)["config"]["digest"].split(":", 1)[1]
-    root.podman("rmi", "-f", "--ignore", image_id)  # every blob of A must come through the proxy
+    _drop_arm64_image(root, host)  # every blob of A must come through the proxy
     with SlowRegistryProxy(host["TBX_TEST_REGISTRY"]) as proxy:
         ref = f"{proxy.address}/tbx-test/debian:12"
         dest = f"{ref}-arm64"
@@ -283,13 +287,7 @@ def test_broken_configs_are_one_line_errors(root, tmp_path, kind):
 def test_a_sigkilled_pull_leaves_no_skopeo_behind_and_stores_nothing(root, host):
     from .slowproxy import SlowRegistryProxy
 
-    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{host.index_ref}"],
-                         capture_output=True, text=True, check=True).stdout
-    digest = next(m["digest"] for m in json.loads(raw)["manifests"] if m["platform"]["architecture"] == "arm64")
-    manifest = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false",
-                               f"docker://{host.index_ref.rsplit(':', 1)[0]}@{digest}"],
-                              capture_output=True, text=True, check=True).stdout
-    root.podman("rmi", "-f", "--ignore", json.loads(manifest)["config"]["digest"].split(":", 1)[1])
+    _drop_arm64_image(root, host)
     with SlowRegistryProxy(host["TBX_TEST_REGISTRY"]) as proxy:
         ref = f"{proxy.address}/tbx-test/debian:12"
         p = subprocess.Popen([TBX, "image", "pull", ref, "--arch", "arm64", "--no-tls-verify"], env=root.env,

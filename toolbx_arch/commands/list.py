@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 from .. import arch as archmod
-from .. import naming
+from .. import naming, output
 from ..errors import EXIT_ENGINE, TbxError
 
 
@@ -74,43 +73,22 @@ def collect(*, containers: bool = True, images: bool = True, arch: str | None = 
     return out
 
 
-def _table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
-    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
-    if title:
-        print(title)
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
-    for r in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
-
-
-def _size(n) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return "?"
-
-
 def list_(*, containers: bool, images: bool, arch: str | None, json_out: bool) -> int:
     if not containers and not images:
         containers = images = True
     data = collect(containers=containers, images=images, arch=arch)
     if json_out:
-        json.dump(data, sys.stdout, indent=2, default=str)
-        print()
+        output.print_json(data)
         return 0
     if "containers" in data:
-        _table("Containers" if images else None, ["NAME", "ARCH", "IMAGE", "STATUS", "CREATED"],
-               [[r["name"], str(r["arch"]), str(r["image"]), r["status"], str(r["created"])[:19]]
-                for r in data["containers"]])
+        output.table("Containers" if images else None, ["NAME", "ARCH", "IMAGE", "STATUS", "CREATED"],
+                     [[r["name"], r["arch"], r["image"], r["status"], str(r["created"])[:19]] for r in data["containers"]],
+                     plain=True)
     if "images" in data:
         if containers:
             print()
-        _table("Images" if containers else None, ["IMAGE", "ARCH", "SIZE"],
-               [[r["image"], r["arch"], _size(r["size"])] for r in data["images"]])
+        output.table("Images" if containers else None, ["IMAGE", "ARCH", "SIZE"],
+                     [[r["image"], r["arch"], output.human_size(r["size"])] for r in data["images"]], plain=True)
     return 0
 
 
