@@ -315,6 +315,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Error: internal error: {type(e).__name__}: {e}\n"
               "Run again with 'tbx --log-level debug …' for the traceback, and report it.", file=sys.stderr)
         rc = 1
+    # The work is done (or undone): a signal from now on must not turn a finished command into a
+    # killed one while the interpreter shuts down (it restores the default handlers then).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     if caught["hit"]:  # typer turns an interrupt into a plain exit code: say what happened
         print("tbx: interrupted", file=sys.stderr)
         rc = 128 + int(caught["sig"])

@@ -24,9 +24,6 @@ def _plain(fn) -> None:
 
         print_error(e)
         rc = e.exit_code
-    except KeyboardInterrupt:
-        print("tbx: interrupted", file=sys.stderr)
-        rc = 130
     if rc is not None:
         sys.exit(rc)
 
@@ -44,6 +41,26 @@ def _rm_args(argv: list[str]):
 
 
 def main() -> None:
+    import signal
+
+    got = {"sig": signal.SIGINT}
+
+    def interrupted(signum, frame):  # until the command installs its own: no traceback, ever
+        got["sig"] = signum
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupted)
+    try:
+        _main()
+    except KeyboardInterrupt:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        print("tbx: interrupted", file=sys.stderr)
+        sys.exit(128 + int(got["sig"]))
+
+
+def _main() -> None:
     args = sys.argv[1:]
     head = args[:1]
     try:

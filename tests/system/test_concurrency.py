@@ -52,7 +52,19 @@ def test_a_create_interrupted_at_any_point_leaves_nothing_half_made(who, sig, ph
     img = f"{host.index_ref}-arm64"
     assert runner.tbx("image", "pull", host.index_ref, "--arch", "arm64", "--no-tls-verify").rc == 0
     image_id = runner.image_id(img)
-    delays = [0.05, 0.15, 0.25, 0.35, 0.45, 0.6, 0.8, 1.0] if phase == "create-call" else [0.3, 0.8, 1.5]
+    # Delays as fractions of a whole create on this machine, so the signals land in every step.
+    t0 = time.monotonic()
+    full = f"tbxt-intr-full-{uuid.uuid4().hex[:6]}"
+    if phase == "pull":
+        runner.podman("rmi", "-f", "--ignore", image_id)
+        assert runner.tbx("create", full, "--arch", "aarch64", "--image", host.index_ref, "-y",
+                          "--no-tls-verify").rc == 0
+    else:
+        assert runner.tbx("create", full, "--arch", "aarch64", "--image", img).rc == 0
+    whole = time.monotonic() - t0
+    runner.rm_containers(full)
+    fractions = [0.2, 0.4, 0.55, 0.65, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0] if phase == "create-call" else [0.3, 0.6, 0.9]
+    delays = [whole * f for f in fractions]
     sockets = f"/run/user/{host.uid}/tbx/podman-*.sock" if runner.rootless else "/run/tbx/podman-*.sock"
     socks_before = set(glob.glob(sockets))
     def services() -> set[str]:

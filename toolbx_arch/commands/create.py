@@ -70,7 +70,20 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
             raise TbxError(f"image {t.local_image} is not stored locally",
                            fix=f"tbx create … -y, or first: tbx image pull {t.ref} --arch {t.arch.name}")
         with progress.status(f"Pulling {t.ref} for {t.arch.name}") as update:
-            _, img, _ = images.pull(t.ref, t.arch, authfile=authfile, tls_verify=tls_verify, on_line=update)
+            pulled, img, _ = images.pull(t.ref, t.arch, authfile=authfile, tls_verify=tls_verify, on_line=update)
+        try:
+            return _make(t, cname, img, host_arch, emulator, userns, runtime)
+        except BaseException:
+            # create = pull + create: a create that does not happen leaves no image name either
+            # (only the one this run stored; an image a container uses stays, podman refuses).
+            runner.run(["podman", "rmi", pulled], timeout=120)
+            if images.inspect_local(pulled) is None:
+                images.forget(pulled)
+            raise
+    return _make(t, cname, img, host_arch, emulator, userns, runtime)
+
+
+def _make(t, cname, img, host_arch, emulator, userns, runtime) -> int:
     images.check_local_arch(img, t.arch)
 
     from .. import status
@@ -97,6 +110,12 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
                 if info is None:
                     raise TbxError(f"container {cname} disappeared right after it was created", exit_code=EXIT_ENGINE)
                 containers.status_dir(cname, root_uid=info.root_uid)
+            # The commit point: from here the container is complete and stays, so a signal no
+            # longer interrupts (it would report a failure for a create that succeeded).
+            import signal
+
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)
             done = True
             status.catalog_update(add={cname: t.arch.name})
         finally:
