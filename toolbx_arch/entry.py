@@ -19,6 +19,11 @@ def _plain(fn) -> None:
 
     try:
         rc = fn()
+    except BrokenPipeError:  # `tbx list | head`: the reader is gone; nothing to report
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        rc = 1
     except TbxError as e:
         from .output import print_error
 

@@ -195,3 +195,18 @@ def test_sigkilled_create_leaves_no_api_service(root, host):
         time.sleep(1)
         assert set(api_services(root)) <= before
         root.rm_containers(n)
+
+
+def test_list_shows_each_stored_name_once_with_real_times_and_survives_a_closed_pipe(root, host, name, cleanup):
+    import re
+
+    cleanup(root, name)
+    assert root.tbx("create", name, "--arch", "aarch64", "--image", host.index_ref, "-y", "--no-tls-verify").rc == 0
+    data = json.loads(root.tbx("list", "--json").out)
+    assert data["schema"] == 1
+    names = [i["image"] for i in data["images"]]
+    assert len(names) == len(set(names)) and f"{host.index_ref}-arm64" in names
+    row = next(c for c in data["containers"] if c["name"] == name)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row["created"]), row
+    r = subprocess.run(f"{TBX} list --json | head -c 10", shell=True, capture_output=True, text=True, env=root.env)
+    assert "Traceback" not in r.stderr and r.stderr == "", r.stderr

@@ -31,6 +31,16 @@ def _status(row: dict) -> str:
     return state.get("Status", "?") if isinstance(state, dict) else str(state or "?")
 
 
+def _iso(epoch) -> str:
+    """podman ps gives Created as Unix seconds (CreatedAt is "4 seconds ago"): ISO 8601, UTC."""
+    import time
+
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch)))
+    except (TypeError, ValueError, OverflowError):
+        return str(epoch or "")
+
+
 def collect(*, containers: bool = True, images: bool = True, arch: str | None = None) -> dict:
     from .. import images as imagesmod
     from .. import status
@@ -49,7 +59,7 @@ def collect(*, containers: bool = True, images: bool = True, arch: str | None = 
             continue
         rows.append({"name": name, "arch": labels.get(naming.LABEL_ARCH), "oci_arch": labels.get(naming.LABEL_OCI_ARCH),
                      "image": labels.get(naming.LABEL_IMAGE) or c.get("Image"), "status": _status(c),
-                     "created": c.get("CreatedAt") or c.get("Created"), "id": c.get("Id")})
+                     "created": _iso(c.get("Created")), "id": c.get("Id")})
     status.write_catalog(catalog)
     if containers:
         out["containers"] = sorted(rows, key=lambda r: r["name"])
@@ -57,10 +67,12 @@ def collect(*, containers: bool = True, images: bool = True, arch: str | None = 
         mine = imagesmod.owned()
         host = archmod.host()
         found = []
+        listed: set[str] = set()
         for img in _answer(imgs, "images"):
             for n in img.get("Names") or []:
-                if mine.get(n) != img.get("Id"):
+                if mine.get(n) != img.get("Id") or n in listed:  # podman repeats an image per name
                     continue
+                listed.add(n)
                 _, sa = naming.split_arch_suffix(n.rsplit(":", 1)[-1]) if ":" in n.rsplit("/", 1)[-1] else ("", None)
                 ia = sa or host
                 if a and ia != a:
@@ -82,7 +94,8 @@ def list_(*, containers: bool, images: bool, arch: str | None, json_out: bool) -
         return 0
     if "containers" in data:
         output.table("Containers" if images else None, ["NAME", "ARCH", "IMAGE", "STATUS", "CREATED"],
-                     [[r["name"], r["arch"], r["image"], r["status"], str(r["created"])[:19]] for r in data["containers"]],
+                     [[r["name"], r["arch"], r["image"], r["status"], r["created"].replace("T", " ").rstrip("Z")]
+                      for r in data["containers"]],
                      plain=True)
     if "images" in data:
         if containers:
