@@ -112,12 +112,17 @@ def pull(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool = T
     dest = naming.local_image_name(ref, a)
     info = info or skopeo.inspect(ref, a, authfile=authfile, tls_verify=tls_verify, sizes=False)
     mine = f"{PULL_REPO}:{uuid.uuid4().hex[:16]}"
+    img = None
+    before: str | None = None  # what `dest` named just before this pull named it ("" for nothing)
+    ok = False
     try:
         skopeo.copy(info, a, mine, authfile=authfile, tls_verify=tls_verify, on_line=on_line)
         img = inspect_local(mine)
         if img is None:
             raise TbxError(f"skopeo reported success but {mine} is not in local storage", exit_code=EXIT_ENGINE)
         check_local_arch(img, a)
+        prior = inspect_local(dest)
+        before = prior.id if prior else ""
         r = runner.run(["podman", "tag", img.id, dest], timeout=60)
         if r.returncode != 0:
             raise TbxError(f"podman could not name the pulled image {dest}", details=r.stderr.strip()[-600:],
@@ -125,7 +130,17 @@ def pull(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool = T
         img.name = dest
         img.names = [n for n in img.names if n != mine] + [dest]
         record(dest, img.id)
+        ok = True
         return dest, img, info
     finally:
+        if not ok and img is not None and before is not None and before != img.id:
+            # Interrupted after naming: give the name back to what it named before this pull.
+            now = inspect_local(dest)
+            if now is not None and now.id == img.id:
+                runner.run(["podman", "untag", img.id, dest], timeout=60)
+                if before:
+                    runner.run(["podman", "tag", before, dest], timeout=60)
+                else:
+                    forget(dest)
         # Only this pull's own name: an image that also has other names (or containers) stays.
         runner.run(["podman", "rmi", "--ignore", mine], timeout=120)

@@ -69,17 +69,19 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
         if not (yes or _ask(f"Image {t.ref} for {t.arch.name} is not stored locally. Pull it?")):
             raise TbxError(f"image {t.local_image} is not stored locally",
                            fix=f"tbx create … -y, or first: tbx image pull {t.ref} --arch {t.arch.name}")
+        pulled = None
         try:
             with progress.status(f"Pulling {t.ref} for {t.arch.name}") as update:
-                _, img, _ = images.pull(t.ref, t.arch, authfile=authfile, tls_verify=tls_verify, on_line=update)
+                pulled, img, _ = images.pull(t.ref, t.arch, authfile=authfile, tls_verify=tls_verify, on_line=update)
             return _make(t, cname, img, host_arch, emulator, userns, runtime)
         except BaseException:
             # create = pull + create: a create that does not happen leaves no image name either.
-            # The name was not there before this pull; an image a container uses stays (podman
-            # refuses), and an image with other names only loses this one.
-            r = runner.run(["podman", "rmi", t.local_image], timeout=120)
-            if r.returncode == 0:
-                images.forget(t.local_image)
+            # Only a name this run's pull stored (an interrupted pull undoes its own); an image
+            # a container uses stays (podman refuses), and one with other names only loses this one.
+            if pulled is not None:
+                r = runner.run(["podman", "rmi", pulled], timeout=120)
+                if r.returncode == 0:
+                    images.forget(pulled)
             raise
     return _make(t, cname, img, host_arch, emulator, userns, runtime)
 
