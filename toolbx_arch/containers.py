@@ -29,12 +29,18 @@ LABEL_BINFMT = "io.github.tbx.binfmt"  # the registration line tbx writes at eve
 
 def status_dir(name: str, *, root_uid: int | None = None) -> Path:
     """Host directory mounted at /run/tbx: the init writes `ready` or `failed` there (see ``status``)."""
+    return _prepare_status(name, root_uid)[0]
+
+
+def _prepare_status(name: str, root_uid: int | None) -> tuple[Path, bool]:
+    """``status.prepare`` with its refusal as a TbxError: (path, whether it was made just now)."""
     from . import status
 
     try:
-        return Path(status.prepare(name, root_uid=root_uid)[0])
+        path, made = status.prepare(name, root_uid=root_uid)
     except status.StatusError as e:
         raise TbxError(str(e), fix="Remove it, or log in as its owner (su -l) and run tbx from there") from None
+    return Path(path), made
 
 
 def default_userns() -> str:
@@ -79,7 +85,7 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | Non
     if emulated:
         assert emulator
         line = binfmt.registration_line(a, runtime.in_container(emulator))
-        init_args += ["--binfmt-name", line[1:].split(":", 1)[0]]
+        init_args += ["--binfmt-name", a.binfmt_name]
         labels[LABEL_BINFMT] = line
     # label=disable as toolbox and distrobox do: under enforcing SELinux the shared home is
     # otherwise denied.
@@ -241,8 +247,7 @@ def find(name: str | None, arch: str | None, *, image: str | None = None) -> Inf
     every = list_managed()
     from . import status
 
-    status.write_catalog({(r.get("Names") or ["?"])[0]: (r.get("Labels") or {}).get(naming.LABEL_ARCH, "?")
-                          for r in every})
+    status.write_catalog(naming.arch_by_container(every))
     rows = [r for r in every if (r.get("Labels") or {}).get(naming.LABEL_ARCH) == a.name]
     if image:
         rows = [r for r in rows if (r.get("Labels") or {}).get(naming.LABEL_SOURCE) == str(naming.normalize(image))
@@ -328,8 +333,7 @@ def ensure_running(info: Info) -> None:
     the ready lock (or has failed). Never deletes anything the init owns."""
     if info.running and _ready(info.name):
         return
-    made_now = not _status_exists(info)
-    sdir = status_dir(info.name, root_uid=info.root_uid)
+    sdir, made_now = _prepare_status(info.name, info.root_uid)
     # One tbx at a time starts and registers (others wait here, then find it running and
     # registered): eight `tbx run` on a stopped container start it once.
     with _start_lock(sdir):
@@ -399,12 +403,6 @@ class _start_lock:
 
     def __exit__(self, *exc) -> None:
         os.close(self.fd)  # releases the lock
-
-
-def _status_exists(info: Info) -> bool:
-    from . import status
-
-    return status.exists(info.name)
 
 
 def exec_argv(info: "Info | str", command: list[str], **kw) -> list[str]:

@@ -130,6 +130,9 @@ def pull(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool = T
         img.name = dest
         img.names = [n for n in img.names if n != mine] + [dest]
         record(dest, img.id)
+        # The private name goes inside the try: an interruption while it is removed undoes the
+        # whole pull, so the caller never misses a name this pull stored.
+        runner.run(["podman", "rmi", "--ignore", mine], timeout=120)
         ok = True
         return dest, img, info
     finally:
@@ -142,5 +145,5 @@ def pull(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool = T
                     runner.run(["podman", "tag", before, dest], timeout=60)
                 else:
                     forget(dest)
-        # Only this pull's own name: an image that also has other names (or containers) stays.
-        runner.run(["podman", "rmi", "--ignore", mine], timeout=120)
+        if not ok:  # only this pull's own name: an image with other names (or containers) stays
+            runner.run(["podman", "rmi", "--ignore", mine], timeout=120)

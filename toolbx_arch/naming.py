@@ -202,3 +202,8 @@ def validate_image_name(name: str | None) -> str:
     if any(c.isspace() for c in name):
         raise TbxError(f"image name {name!r} contains white space", fix="See the names with: tbx list --images")
     return name
+
+
+def arch_by_container(rows: list[dict]) -> dict[str, str]:
+    """{container name: tbx arch label} from ``podman ps --format json`` rows (the catalog)."""
+    return {(r.get("Names") or ["?"])[0]: (r.get("Labels") or {}).get(LABEL_ARCH, "?") for r in rows}

@@ -99,13 +99,6 @@ def prepare(name: str, *, root_uid: int | None = None) -> tuple[str, bool]:
     return os.path.join(base, "tbx", "containers", name), created
 
 
-def exists(name: str) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path(name)).st_mode)
-    except (OSError, StatusError):
-        return False
-
-
 def read_small(name: str, entry: str) -> tuple[str, float] | None:
     """(text, mtime) of a regular file in the status directory, at most MAX_READ bytes, printable
     characters only; None when it is missing or anything but a regular file."""

@@ -50,17 +50,16 @@ def collect(*, containers: bool = True, images: bool = True, arch: str | None = 
     imgs = _podman("images", "--format", "json") if images else None
     out: dict = {"schema": 1}
     rows = []
-    catalog: dict[str, str] = {}
-    for c in _answer(ps, "containers"):
+    every = _answer(ps, "containers")
+    status.write_catalog(naming.arch_by_container(every))
+    for c in every:
         labels = c.get("Labels") or {}
         name = (c.get("Names") or ["?"])[0]
-        catalog[name] = labels.get(naming.LABEL_ARCH, "?")
         if a and labels.get(naming.LABEL_ARCH) != a.name:
             continue
         rows.append({"name": name, "arch": labels.get(naming.LABEL_ARCH), "oci_arch": labels.get(naming.LABEL_OCI_ARCH),
                      "image": labels.get(naming.LABEL_IMAGE) or c.get("Image"), "status": _status(c),
                      "created": _iso(c.get("Created")), "id": c.get("Id")})
-    status.write_catalog(catalog)
     if containers:
         out["containers"] = sorted(rows, key=lambda r: r["name"])
     if imgs is not None:

@@ -31,11 +31,9 @@ def rm(names: list[str], *, force: bool, all_: bool) -> int:
     for n in names:
         naming.validate_container_name(n)
     if all_:
-        r = runner.run(["podman", "ps", "-a", "--filter", f"label={naming.MANAGED_FILTER}", "--format", "json"],
-                       timeout=60)
-        if r.returncode != 0:
-            raise TbxError("podman could not list containers", details=r.stderr.strip()[-600:], exit_code=EXIT_ENGINE)
-        rows = json.loads(r.stdout or "[]")
+        from ..containers import list_managed
+
+        rows = list_managed()
         targets = [((row.get("Names") or ["?"])[0], row.get("State") == "running") for row in rows]
     else:
         r = runner.run(["podman", "container", "inspect", "--format", "json", *names], timeout=60)
