@@ -9,7 +9,7 @@ from pathlib import Path
 from .arch import ARCHES, Arch
 
 PROC_BINFMT = Path("/proc/sys/fs/binfmt_misc")
-DEFAULT_FLAGS = "FC"  # F: open the interpreter at registration; C: credentials from the binary (setuid sudo)
+DEFAULT_FLAGS = "PFC"  # P: keep argv[0] (busybox picks its applet by it); F: open the interpreter at registration; C: credentials from the binary (setuid sudo)
 
 
 @dataclass(frozen=True)

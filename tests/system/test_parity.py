@@ -46,7 +46,7 @@ def test_entrypoint_carries_arch_names_not_numbers(arm_box, root):
     assert args[args.index("--arch") + 1] == "aarch64"
     assert args[args.index("--binfmt-name") + 1] == "qemu-aarch64"
     line = d["Config"]["Labels"]["io.github.tbx.binfmt"]
-    assert line.startswith(":qemu-aarch64:M:0:") and line.endswith(":/run/host/usr/bin/qemu-aarch64-static:FC")
+    assert line.startswith(":qemu-aarch64:M:0:") and line.endswith(":/run/host/usr/bin/qemu-aarch64-static:PFC")
     entry = d["Config"]["Entrypoint"]
     entry = entry if isinstance(entry, str) else entry[0]  # podman 4.3 reports a string
     assert entry.startswith("/run/host/") and "ld-linux" in entry

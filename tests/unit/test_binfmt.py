@@ -23,10 +23,10 @@ def test_every_arch_is_matched_by_its_own_entry_only():
 def test_registration_line_round_trips():
     a = archmod.resolve("aarch64")
     line = binfmt.registration_line(a, "/run/host/usr/bin/qemu-aarch64-static")
-    assert line.startswith(":qemu-aarch64:M:0:\\x7f\\x45\\x4c\\x46") and line.endswith(":/run/host/usr/bin/qemu-aarch64-static:FC")
+    assert line.startswith(":qemu-aarch64:M:0:\\x7f\\x45\\x4c\\x46") and line.endswith(":/run/host/usr/bin/qemu-aarch64-static:PFC")
     name, kind, off, magic, mask, interp, flags = binfmt.parse_registration(line)
     assert (name, kind, off, magic, mask, interp, flags) == (
-        "qemu-aarch64", "M", 0, a.magic, a.mask, "/run/host/usr/bin/qemu-aarch64-static", "FC")
+        "qemu-aarch64", "M", 0, a.magic, a.mask, "/run/host/usr/bin/qemu-aarch64-static", "PFC")
     # no raw ':' can hide in the escaped bytes (0x3a would be \x3a)
     assert line.count(":") == 7
 

@@ -135,7 +135,7 @@ def test_spec_gives_no_cap_sys_admin_and_a_minimal_read_only_run_host(rt, userns
     assert not any(v.startswith("/:") for v in vols), "the whole host is never shared"
     labels = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--label")
     assert labels[containers.LABEL_BINFMT].startswith(":qemu-aarch64:M:0:")
-    assert labels[containers.LABEL_BINFMT].endswith(":/run/host/usr/bin/qemu-aarch64-static:FC")
+    assert labels[containers.LABEL_BINFMT].endswith(":/run/host/usr/bin/qemu-aarch64-static:PFC")
     assert labels[naming.LABEL_CREATE_ID] == "cid" and labels[naming.LABEL_ARCH] == "aarch64"
     if userns == "identity":
         assert argv[argv.index("--uidmap") + 1] == "0:0:65536"
@@ -158,7 +158,7 @@ def test_spec_of_a_native_container_registers_nothing(rt):
 def _info(running: bool, **kw) -> containers.Info:
     return containers.Info(name="box", id="id1", arch="aarch64", oci_arch="arm64", image="i", running=running,
                            status="running" if running else "exited", created="", managed=True,
-                           labels={containers.LABEL_BINFMT: ":qemu-aarch64:M:0:m:k:/run/host/usr/bin/qemu-aarch64-static:FC"},
+                           labels={containers.LABEL_BINFMT: ":qemu-aarch64:M:0:m:k:/run/host/usr/bin/qemu-aarch64-static:PFC"},
                            pid=4242 if running else 0, **kw)
 
 
