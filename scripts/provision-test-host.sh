@@ -41,6 +41,7 @@ for f in /etc/subuid /etc/subgid; do
     touch "$f"
     add_range "$f" "$test_user" 100000 65536
     add_range "$f" containers 1000000 1000000000
+    add_range "$f" root 1001000000 65536   # the user namespace of root's image builds
 done
 test_uid=$(id -u "$test_user")
 install -d -m 700 -o "$test_user" -g "$test_user" "/run/user/$test_uid"
@@ -76,6 +77,41 @@ build_rootfs() { # arch -> $cache/debian-$suite-$arch.tar
 }
 build_rootfs amd64
 build_rootfs arm64
+# Tiny busybox root filesystems of three arches (Debian's busybox-static), for image builds.
+# apt-get uses lists of its own here: the host's dpkg architectures stay as they are.
+fetch_busybox_debs() { # amd64 arm64 s390x -> $cache/busybox-debs/*.deb (once)
+    local debs="$cache/busybox-debs" missing=() a
+    for a in "$@"; do ls "$debs"/busybox-static_*_"$a".deb >/dev/null 2>&1 || missing+=("busybox-static:$a"); done
+    [ ${#missing[@]} = 0 ] && return
+    local aptopts=(-q -o "Dir::State::Lists=$debs/lists")
+    for a in "$@"; do aptopts+=(-o "APT::Architectures::=$a"); done
+    mkdir -p "$debs/lists/partial"
+    apt-get "${aptopts[@]}" update >"$debs/update.log" 2>&1 || { tail -5 "$debs/update.log" >&2; exit 1; }
+    (cd "$debs" && apt-get "${aptopts[@]}" download "${missing[@]}" >"$debs/download.log" 2>&1) \
+        || { tail -5 "$debs/download.log" >&2; exit 1; }
+}
+build_busybox() { # arch -> $cache/busybox-$arch.tar
+    local arch=$1
+    local tarball="$cache/busybox-$arch.tar" debs="$cache/busybox-debs"
+    if [ -s "$tarball" ]; then log "cached $tarball"; return; fi
+    local dir x
+    dir=$(mktemp -d "$cache/busybox-$arch.XXXXXX"); x=$(mktemp -d)
+    dpkg-deb -x "$(ls "$debs"/busybox-static_*_"$arch".deb | head -1)" "$x"
+    mkdir -p "$dir/bin" "$dir/tmp" "$dir/etc"
+    chmod 1777 "$dir/tmp"; chmod 755 "$dir"
+    cp "$x/bin/busybox" "$dir/bin/busybox"
+    # the applet names, from the host's own busybox of the same version
+    for a in $(/bin/busybox --list 2>/dev/null || echo sh uname cat echo ls true false mkdir test sleep id); do
+        [ "$a" = busybox ] || ln -sf busybox "$dir/bin/$a"
+    done
+    echo "root:x:0:0:root:/root:/bin/sh" >"$dir/etc/passwd"
+    echo "root:x:0:" >"$dir/etc/group"
+    tar --numeric-owner -C "$dir" -cf "$tarball.tmp" .
+    mv "$tarball.tmp" "$tarball"
+    rm -rf "$dir" "$x"
+}
+fetch_busybox_debs amd64 arm64 s390x
+for a in amd64 arm64 s390x; do build_busybox "$a"; done
 # From here on the host's qemu entries stay off: the system tests prove tbx needs none.
 host_binfmt disable
 
@@ -120,6 +156,10 @@ auth="127.0.0.1:$auth_port"
 skopeo copy -q --all --dest-tls-verify=false "oci:$layout:index" "docker://$plain/tbx-test/debian:12"
 skopeo copy -q --dest-tls-verify=false "oci:$layout:amd64" "docker://$plain/tbx-test/amd64-only:12"
 skopeo copy -q --dest-tls-verify=false "oci:$layout:s390x-marker" "docker://$plain/tbx-test/s390x-only:1"
+/usr/bin/python3 "$here/make_test_images.py" --out "$cache/oci-busybox" \
+    --rootfs "amd64=$cache/busybox-amd64.tar" --rootfs "arm64=$cache/busybox-arm64.tar" \
+    --rootfs "s390x=$cache/busybox-s390x.tar"
+skopeo copy -q --all --dest-tls-verify=false "oci:$cache/oci-busybox:index" "docker://$plain/tbx-test/busybox:1"
 skopeo copy -q --all --dest-tls-verify=false --dest-creds tbxuser:tbxpass "oci:$layout:index" "docker://$auth/tbx-test/debian:12"
 
 cat >"$env_file.tmp" <<EOF
@@ -130,6 +170,7 @@ TBX_TEST_INDEX_REF=$plain/tbx-test/debian:12
 TBX_TEST_SINGLE_REF=$plain/tbx-test/amd64-only:12
 TBX_TEST_AUTH_REF=$auth/tbx-test/debian:12
 TBX_TEST_S390X_REF=$plain/tbx-test/s390x-only:1
+TBX_TEST_BUSYBOX_REF=$plain/tbx-test/busybox:1
 TBX_TEST_OCI_LAYOUT=$layout
 TBX_TEST_USER=$test_user
 TBX_TEST_UID=$test_uid

@@ -160,6 +160,42 @@ def run(
                          create_missing=create_missing, jobs=jobs, json_out=json_out, tls_verify=tls_verify))
 
 
+@app.command()
+def build(
+    context: str = typer.Argument(".", metavar="[CONTEXT]", help="Build context directory (default: the current one)."),
+    arch: str = typer.Option(..., "--arch", "-a", metavar="ARCH[,ARCH…]", autocompletion=_complete_arch,
+                             help="Architectures to build, separated by commas; every alias works."),
+    tag: str = typer.Option(..., "--tag", "-t", metavar="REF",
+                            help="Name of the manifest list; each arch is stored as REF-<oci arch>."),
+    file: Optional[str] = typer.Option(None, "--file", "-f", metavar="PATH",
+                                       help="Containerfile (default: CONTEXT/Containerfile, then CONTEXT/Dockerfile)."),
+    build_arg: Optional[List[str]] = typer.Option(None, "--build-arg", metavar="KEY=VALUE",
+                                                  help="Build argument (repeatable)."),
+    push: bool = typer.Option(False, "--push", help="Push the manifest list and every image in it to REF."),
+    keep_going: bool = typer.Option(False, "--keep-going",
+                                    help="When some arches fail, assemble (and push) the others anyway; still exit 1."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, metavar="N",
+                                       help="Arches built at once (default: the number of arches, at most the CPUs)."),
+    authfile: Optional[str] = AuthOpt,
+    tls_verify: bool = TlsOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Build an image for several architectures, with no root and no host binfmt_misc entry.
+
+    Each arch is built by its own 'podman build --platform' and tagged REF-<oci arch>; when all
+    succeed they are assembled into the manifest list REF (pushed with --push). Emulated arches
+    run under a private QEMU registration. Rootless, it lives in your podman user namespace while
+    a build runs, so your other rootless containers see it then too; it is removed when your last
+    'tbx build' ends. As root, each build gets a user namespace and build storage of its own, and
+    the results are moved into root's storage. Exit 0 when every arch was built, 1 otherwise.
+    """
+    from .commands.build import build as cmd
+
+    raise typer.Exit(cmd(context, arches=arch, tag=tag, file=file, build_args=build_arg or [], push=push,
+                         jobs=jobs, json_out=json_out, keep_going=keep_going, authfile=authfile,
+                         tls_verify=tls_verify))
+
+
 @app.command("list")
 def list_(
     containers: bool = typer.Option(False, "--containers", "-c", help="Only containers."),

@@ -29,6 +29,38 @@ def info(msg: str) -> None:
         print(msg, file=sys.stderr)
 
 
+def line(msg: str) -> None:
+    """A result line on stdout (for scripts too)."""
+    print(msg, flush=True)
+
+
+COLOURS = ("36", "33", "35", "32", "34", "31", "96")
+
+
+class PrefixPrinter:
+    """Lines of several concurrent jobs, each prefixed with its name (coloured on a terminal)."""
+
+    def __init__(self, names: Sequence[str], quiet: bool) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+        self.quiet = quiet
+        tty = sys.stdout.isatty()
+        width = max(len(n) for n in names)
+        self.prefix = {}
+        for i, n in enumerate(names):
+            p = f"[{n}]".ljust(width + 2)
+            self.prefix[n] = f"\033[{COLOURS[i % len(COLOURS)]}m{p}\033[0m" if tty else p
+
+    def line(self, name: str, text: str, err: bool) -> None:
+        if self.quiet:
+            return
+        with self.lock:
+            stream = sys.stderr if err else sys.stdout
+            stream.write(f"{self.prefix[name]} {text}\n")
+            stream.flush()
+
+
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")

@@ -23,9 +23,6 @@ from ..config import load
 from ..errors import TbxError
 from ..resolve import target
 
-COLOURS = ("36", "33", "35", "32", "34", "31", "96")
-
-
 @dataclass
 class Result:
     arch: str
@@ -74,27 +71,7 @@ def _container_for(a: archmod.Arch, image: str | None, create_missing: bool, tls
         raise
 
 
-class _Printer:
-    def __init__(self, arches: list[archmod.Arch], quiet: bool) -> None:
-        self.lock = threading.Lock()
-        self.quiet = quiet
-        self.tty = sys.stdout.isatty()
-        width = max(len(a.name) for a in arches)
-        self.prefix = {}
-        for i, a in enumerate(arches):
-            p = f"[{a.name}]".ljust(width + 2)
-            self.prefix[a.name] = f"\033[{COLOURS[i % len(COLOURS)]}m{p}\033[0m" if self.tty else p
-
-    def line(self, arch: str, text: str, err: bool) -> None:
-        if self.quiet:
-            return
-        with self.lock:
-            stream = sys.stderr if err else sys.stdout
-            stream.write(f"{self.prefix[arch]} {text}\n")
-            stream.flush()
-
-
-def _run_one(a: archmod.Arch, res: Result, command: list[str], printer: _Printer, procs: dict,
+def _run_one(a: archmod.Arch, res: Result, command: list[str], printer: output.PrefixPrinter, procs: dict,
              lock: threading.Lock, stopping: threading.Event, find) -> None:
     start = time.monotonic()
     try:
@@ -166,7 +143,7 @@ def multirun(command: list[str], *, arches: str, image: str | None, create_missi
              json_out: bool, tls_verify: bool = True) -> int:
     wanted = _parse_arches(arches)
     results = {a.name: Result(a.name) for a in wanted}
-    printer = _Printer(wanted, quiet=json_out)
+    printer = output.PrefixPrinter([a.name for a in wanted], quiet=json_out)
     procs: dict = {}
     lock = threading.Lock()
     stopping = threading.Event()

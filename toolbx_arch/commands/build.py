@@ -1,0 +1,358 @@
+"""`tbx build`: one image per architecture under a private emulator registration, assembled into
+one manifest list (and pushed with --push), with a per-arch table or JSON.
+
+Each arch is its own `podman build --platform`, tagged REF-<oci arch>; its stored os/arch/variant
+is verified. Emulated arches run inside buildenv.emulation() (no root, no host binfmt entry).
+Partial failure: the others finish, nothing is assembled or pushed (unless --keep-going), exit 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from .. import arch as archmod
+from .. import binfmt, buildenv, naming, output, readiness, runner
+from ..errors import EXIT_ENGINE, TbxError
+
+SCHEMA = 1
+LOG_TAIL = 6
+NAME_RACE = "locating pulled image"
+RACE_RETRIES = 2
+
+
+@dataclass
+class Platform:
+    arch: str
+    oci_arch: str
+    platform: str
+    image: str
+    status: str = "pending"
+    digest: str | None = None
+    size: int | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    log: list[str] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict:
+        return {"arch": self.arch, "oci_arch": self.oci_arch, "platform": self.platform, "image": self.image,
+                "status": self.status, "digest": self.digest, "size": self.size, "seconds": self.seconds,
+                "error": self.error}
+
+
+def parse_arches(spec: str) -> list[archmod.Arch]:
+    """Every alias works; the same arch twice (``arm64,aarch64``) is bad input, not a silent merge."""
+    out: list[archmod.Arch] = []
+    for part in spec.split(","):
+        a = archmod.resolve(part)
+        if a in out:
+            raise TbxError(f"architecture {a.name} is given twice in --arch {spec!r}",
+                           fix="Name each architecture once, e.g. --arch x86_64,aarch64")
+        out.append(a)
+    return out
+
+
+def parse_tag(tag: str) -> naming.Reference:
+    r = naming.parse_reference(tag)
+    if r.digest:
+        raise TbxError(f"--tag {tag!r} names a digest; a build needs a name to store its result under",
+                       fix="Use a reference like registry.example.org/app:1.0")
+    return naming.Reference(r.domain or "localhost", r.path, r.tag or "latest")
+
+
+def arch_image(ref: naming.Reference, a: archmod.Arch) -> str:
+    return str(ref.with_tag(naming._fit_tag(ref.tag or "latest", f"-{a.oci_arch}")))
+
+
+def find_containerfile(context: str, file: str | None) -> str:
+    if not os.path.exists(context):
+        raise TbxError(f"build context {context} does not exist", fix="Give the directory that holds your Containerfile")
+    if not os.path.isdir(context):
+        raise TbxError(f"build context {context} is not a directory",
+                       fix=f"Give its directory: tbx build {os.path.dirname(os.path.abspath(context))} "
+                           f"--file {context} …")
+    if file:
+        if not os.path.isfile(file):
+            raise TbxError(f"Containerfile {file} does not exist", fix="Check the --file path (relative to here)")
+        return file
+    for n in ("Containerfile", "Dockerfile"):
+        p = os.path.join(context, n)
+        if os.path.isfile(p):
+            return p
+    raise TbxError(f"no Containerfile or Dockerfile in {context}", fix="Add one, or name it with --file PATH")
+
+
+def _registration_lines(arches: list[archmod.Arch], host_arch: archmod.Arch) -> dict[archmod.Arch, str]:
+    emulated = [a for a in arches if archmod.mode(a, host_arch) == "emulated"]
+    if not emulated:
+        return {}
+    host = readiness.check_host(tools={"podman": "present", "skopeo": "present"})
+    lines = {}
+    for a in emulated:
+        rep = readiness.check_arch(a, host)
+        problems = rep.problems + [p for p in host.problems if p not in rep.problems]
+        if problems:
+            p = problems[0]
+            raise TbxError(f"this host cannot build for {a.name}: {p.problem}", fix=p.fix,
+                           details=f"Run 'tbx check --arch {a.name}' for the full picture")
+        lines[a] = binfmt.registration_line(a, rep.emulator.real_path)
+    return lines
+
+
+class _Builds:
+    """The running `podman build` processes, so that Ctrl-C can stop each one."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.procs: list[subprocess.Popen] = []
+        self.stopping = threading.Event()
+
+    def start(self, argv: list[str]) -> subprocess.Popen:
+        with self.lock:
+            if self.stopping.is_set():
+                raise TbxError("interrupted")
+            # Its own session: the terminal's Ctrl-C reaches tbx, which stops each build in turn.
+            p = runner.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, bufsize=1, errors="replace", start_new_session=True)
+            self.procs.append(p)
+            return p
+
+    def stop_all(self) -> None:
+        with self.lock:
+            self.stopping.set()
+            procs = list(self.procs)
+        for p in procs:
+            if p.poll() is None:
+                # the whole group: the PID namespace's `unshare` ends, and with it every RUN process
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGINT)
+        deadline = time.monotonic() + 30
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
+def _inspect(podman: list[str], image: str) -> dict | None:
+    r = runner.run([*podman, "image", "inspect", "--format", "json", image], timeout=120)
+    if r.returncode != 0:
+        return None
+    return json.loads(r.stdout)[0]
+
+
+def _external_ids(podman: list[str]) -> set[str]:
+    """IDs of the build containers (buildah's, not podman's) in a storage."""
+    r = runner.run([*podman, "ps", "--all", "--external", "--format", "json"], timeout=120)
+    if r.returncode != 0:
+        return set()
+    return {c["Id"] for c in json.loads(r.stdout or "[]") if str(c.get("State", c.get("Status", ""))).lower() == "storage"
+            or c.get("Status") == "Storage"}
+
+
+def _remove_leftovers(podman: list[str], before: set[str], env: buildenv.Env) -> list[str]:
+    """After an interruption: the build containers that appeared since the start (podman build
+    leaves its working container behind when stopped), unless another build may own them."""
+    new = sorted(_external_ids(podman) - before)
+    if not new:
+        return []
+    if env.others_building():
+        output.warn(f"another tbx build is running, so its build containers and this one's cannot be told apart; "
+                    f"left: {' '.join(i[:12] for i in new)} (podman rm --storage -f ID removes one)")
+        return []
+    runner.run([*podman, "rm", "--storage", "--force", *new], timeout=300)
+    return new
+
+
+def _build_one(p: Platform, a: archmod.Arch, prefix: list[str], podman: list[str], own_storage: bool,
+               base_args: list[str], printer, builds: _Builds) -> None:
+    start = time.monotonic()
+    try:
+        argv = [*prefix, "build", "--force-rm", "--platform", a.platform, "--tag", p.image, *base_args]
+        for attempt in range(1, RACE_RETRIES + 2):
+            proc = builds.start(argv)
+            for line in proc.stdout:
+                line = line.rstrip("\n")
+                p.log.append(line)
+                del p.log[:-200]
+                printer.line(a.name, line, False)
+            rc = proc.wait()
+            # Builds of several arches in one storage pull the same base name for each platform; a
+            # parallel pull can move the name between a pull and its look-up. That is podman's
+            # race, not the build's failure: run that arch again.
+            if rc == 0 or builds.stopping.is_set() or not any(NAME_RACE in ln for ln in p.log[-5:]):
+                break
+            printer.line(a.name, f"tbx: a parallel pull moved the base image's name; building {a.name} again", True)
+        if builds.stopping.is_set():
+            p.status, p.error = "interrupted", "interrupted"
+            return
+        if rc != 0:
+            tail = [ln for ln in p.log if ln.strip()][-LOG_TAIL:]
+            p.status, p.error = "failed", "\n".join(tail) or f"podman build exited with {rc}"
+            return
+        data = _inspect(podman, p.image)
+        if data is None:
+            p.status, p.error = "failed", f"the built image {p.image} is not in storage"
+            return
+        got = (data.get("Os", ""), data.get("Architecture", ""), data.get("Variant") or "")
+        want_variant = a.oci_variant or ""
+        if got[0] != "linux" or got[1] != a.oci_arch or (got[2] and want_variant and got[2] != want_variant):
+            p.status = "failed"
+            p.error = (f"the built image is {'/'.join(x for x in got if x)}, not {a.platform}: check the FROM "
+                       f"lines (a stage pinned to another --platform)")
+            return
+        if own_storage:
+            _move_to_root_storage(podman, p.image)
+            data = _inspect(["podman"], p.image) or data
+        p.digest = data.get("Digest") or None
+        p.size = int(data.get("Size") or 0)
+        p.status = "ok"
+    except TbxError as e:
+        p.status, p.error = "failed", e.message
+    finally:
+        p.seconds = round(time.monotonic() - start, 2)
+
+
+def _move_to_root_storage(podman: list[str], image: str) -> None:
+    """Root builds store into storage of their own (inside their user namespace); move each
+    result into root's normal storage so that podman, tbx create and --push see it."""
+    with tempfile.TemporaryDirectory(prefix="tbx-build-", dir="/var/tmp") as d:
+        arc = os.path.join(d, "image.tar")
+        r = runner.run([*podman, "save", "--format", "oci-archive", "--output", arc, image], timeout=1800)
+        if r.returncode != 0:
+            raise TbxError(f"saving {image} from the build storage failed", details=r.stderr.strip()[-400:],
+                           exit_code=EXIT_ENGINE)
+        r = runner.run(["skopeo", "copy", "--quiet", f"oci-archive:{arc}", f"containers-storage:{image}"], timeout=1800)
+        if r.returncode != 0:
+            raise TbxError(f"storing {image} in root's storage failed", details=r.stderr.strip()[-400:],
+                           exit_code=EXIT_ENGINE)
+    runner.run([*podman, "rmi", image], timeout=300)
+
+
+def _assemble(ref: str, platforms: list[Platform]) -> None:
+    r = runner.run(["podman", "manifest", "inspect", ref], timeout=60)
+    if r.returncode == 0:
+        runner.run(["podman", "manifest", "rm", ref], timeout=60)
+    elif runner.run(["podman", "image", "exists", ref], timeout=60).returncode == 0:
+        raise TbxError(f"{ref} already names an image that is not a manifest list",
+                       fix=f"Remove it (podman rmi {ref}) or build under another --tag")
+    r = runner.run(["podman", "manifest", "create", ref], timeout=60)
+    if r.returncode != 0:
+        raise TbxError(f"creating the manifest list {ref} failed", details=r.stderr.strip()[-400:],
+                       exit_code=EXIT_ENGINE)
+    for p in platforms:
+        r = runner.run(["podman", "manifest", "add", ref, f"containers-storage:{p.image}"], timeout=300)
+        if r.returncode != 0:
+            raise TbxError(f"adding {p.image} to {ref} failed", details=r.stderr.strip()[-400:],
+                           exit_code=EXIT_ENGINE)
+
+
+def _push(ref: naming.Reference, authfile: str | None, tls_verify: bool) -> str:
+    from .. import skopeo
+
+    with tempfile.TemporaryDirectory(prefix="tbx-push-") as d:
+        digestfile = os.path.join(d, "digest")
+        argv = ["podman", "manifest", "push", "--all", "--quiet", f"--tls-verify={'true' if tls_verify else 'false'}",
+                "--digestfile", digestfile]
+        if authfile:
+            argv += ["--authfile", authfile]
+        r = runner.run([*argv, str(ref), f"docker://{ref}"], timeout=3600)
+        if r.returncode != 0:
+            raise skopeo.classify(r.stderr, ref, authfile, tls_verify)
+        with open(digestfile) as f:
+            return f.read().strip()
+
+
+def build(context: str, *, arches: str, tag: str, file: str | None, build_args: list[str], push: bool,
+          jobs: int | None, json_out: bool, keep_going: bool, authfile: str | None = None,
+          tls_verify: bool = True) -> int:
+    wanted = parse_arches(arches)
+    ref = parse_tag(tag)
+    containerfile = find_containerfile(context, file)
+    for kv in build_args:
+        if "=" not in kv or kv.startswith("="):
+            raise TbxError(f"--build-arg {kv!r} is not KEY=VALUE", fix="Write it as --build-arg NAME=value")
+    if jobs is not None and jobs < 1:
+        raise TbxError("--jobs must be 1 or more", fix="Use --jobs 1 to build one arch at a time")
+    if authfile and not os.path.isfile(authfile):
+        raise TbxError(f"authfile {authfile} does not exist", fix="Check the --authfile path")
+    host_arch = archmod.host()
+    lines = _registration_lines(wanted, host_arch)
+    base_args = ["--file", os.path.abspath(containerfile)]
+    for kv in build_args:
+        base_args += ["--build-arg", kv]
+    if not tls_verify:
+        base_args.append("--tls-verify=false")
+    if authfile:
+        base_args += ["--authfile", authfile]
+    base_args.append(os.path.abspath(context))
+    plats = [Platform(a.name, a.oci_arch, a.platform, arch_image(ref, a)) for a in wanted]
+    printer = output.PrefixPrinter([a.name for a in wanted], quiet=json_out)
+    builds = _Builds()
+    n = jobs or min(len(wanted), os.cpu_count() or 1)
+    with buildenv.emulation(lines) as env:
+        # (build prefix, storage commands, own storage?) per arch: emulated ones in the env
+        how = {a: (env.build, env.podman, env.own_storage) if a in lines else
+               (buildenv.plain_build(), ["podman"], False) for a in wanted}
+        storages = {tuple(h[1]) for h in how.values()}
+        before = {s: _external_ids(list(s)) for s in storages}
+        pool = ThreadPoolExecutor(max_workers=n)
+        futures = [pool.submit(_build_one, p, a, *how[a], base_args, printer, builds) for p, a in zip(plats, wanted)]
+        try:
+            for f in futures:
+                while True:
+                    try:
+                        f.result(timeout=0.2)
+                        break
+                    except TimeoutError:
+                        continue
+        except KeyboardInterrupt:
+            builds.stop_all()
+            pool.shutdown(wait=True)
+            for s, ids in before.items():
+                _remove_leftovers(list(s), ids, env)
+            raise
+        pool.shutdown(wait=True)
+    ok = [p for p in plats if p.status == "ok"]
+    index_digest, pushed, assembled = None, False, False
+    if ok and (len(ok) == len(plats) or keep_going):
+        _assemble(str(ref), ok)
+        assembled = True
+        if push:
+            index_digest = _push(ref, authfile, tls_verify)
+            pushed = True
+    result = {"schema": SCHEMA, "tag": str(ref), "assembled": assembled, "index_digest": index_digest,
+              "pushed": pushed, "platforms": [p.as_dict() for p in plats]}
+    if json_out:
+        output.print_json(result)
+    else:
+        _render(plats, ref, assembled, pushed, index_digest)
+    return 0 if len(ok) == len(plats) else 1
+
+
+def _render(plats: list[Platform], ref: naming.Reference, assembled: bool, pushed: bool, digest: str | None) -> None:
+    rows = []
+    for p in plats:
+        short = (p.digest or "").split(":")[-1][:12]
+        rows.append([p.arch, p.status, short or "-", output.human_size(p.size) if p.size else "-", f"{p.seconds:.1f}s"])
+    output.table(None, ["ARCH", "STATUS", "DIGEST", "SIZE", "TIME"], rows)
+    for p in plats:
+        if p.error:
+            output.warn(f"{p.arch}: {p.error}")
+    if pushed:
+        output.line(f"pushed {ref}@{digest}")
+    elif assembled:
+        output.info(f"manifest list {ref}: {', '.join(p.platform for p in plats if p.status == 'ok')}")
+    else:
+        output.info(f"nothing assembled: {sum(p.status != 'ok' for p in plats)} of {len(plats)} arches failed "
+                    "(--keep-going assembles the others)")
