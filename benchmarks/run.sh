@@ -152,28 +152,8 @@ hyperfine --style none --runs 5 --prepare "$prep" --export-json "$OUT/pull.json"
 rows+=("$(row pull 'goal <= 1.05x' 0)")
 podman rmi -f localhost/tbxb-skopeo:arm64 >/dev/null 2>&1 || true
 
-# 7. a 2-arch build of a small Containerfile, as root: what users do today (`podman build
-#    --platform … --manifest`, which needs the host's qemu entry enabled while it runs) vs tbx build
-#    (the host's entry disabled: tbx uses its private registration). Each run starts with no built
-#    image (so no layer cache); the base image stays in storage for both.
-bctx=$(mktemp -d); chmod 755 "$bctx"
-printf 'FROM %s\nRUN uname -m > /arch && cat /bin/busybox > /bb\n' "$TBX_TEST_BUSYBOX_REF" >"$bctx/Containerfile"
-host_entry=/proc/sys/fs/binfmt_misc/qemu-aarch64
-was=$(head -1 "$host_entry" 2>/dev/null || echo missing)
-restore() { if [ "$was" = enabled ]; then echo 1 >"$host_entry"; elif [ "$was" = disabled ]; then echo 0 >"$host_entry"; fi; }
-trap restore EXIT
-clean_build="podman manifest rm localhost/tbxb-pm:1 >/dev/null 2>&1; podman manifest rm localhost/tbxb-tb:1 >/dev/null 2>&1; podman rmi -f localhost/tbxb-pm:1 localhost/tbxb-tb:1-amd64 localhost/tbxb-tb:1-arm64 >/dev/null 2>&1; podman image prune -f >/dev/null 2>&1; true"
-if [ "$was" != missing ]; then
-    hyperfine --style none --runs 5 --export-json "$OUT/build.json" \
-        --prepare "$clean_build; echo 1 > $host_entry" \
-        "podman build -q --tls-verify=false --platform linux/amd64,linux/arm64 --manifest localhost/tbxb-pm:1 $bctx" \
-        --prepare "$clean_build; echo 0 > $host_entry" \
-        "$TBX build $bctx --arch amd64,arm64 --tag localhost/tbxb-tb:1 --no-tls-verify --json" >/dev/null
-    rows+=("$(row build 'goal <= 1.05x, nothing registered on the host' 0)")
-    sh -c "$clean_build"
-fi
-restore; trap - EXIT
-rm -rf "$bctx"
+# 7. a 2-arch build vs podman build --manifest with the host's qemu entry enabled (build.sh)
+rows+=("$(TBX=$TBX OUT=$OUT bash "$here/build.sh" --row)")
 
 echo "| command | min ms | median ms | ratio (median) | goal |"
 echo "|---|---|---|---|---|"

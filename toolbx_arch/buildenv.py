@@ -1,19 +1,22 @@
-"""A private binfmt_misc registration for the duration of a block, for image builds.
+"""A private binfmt_misc registration for image builds: no root, no host entry.
 
-Rootless: the registration goes into the user's own podman user namespace (the one `podman
-unshare` enters and the pause process keeps alive), where the kernel (>= 6.7) finds it for every
-container of that user. Under a lock in the runtime directory, each running ``tbx build`` is a
-holder (PID and start time) of the arches it needs; an arch is registered only when no entry for
-it is there, and what tbx added is removed when its last live holder ends. An entry tbx did not
-add is never removed.
+Each emulated arch's `podman build` runs in a user namespace of its own, where the kernel (>= 6.7)
+gives a fresh binfmt_misc instance that lives and dies with it:
 
-Root: root's podman runs in the initial user namespace, whose binfmt_misc is the host's. So the
-build gets a user namespace of its own (``unshare``, mapped to root's subordinate range), mounts
-a fresh instance there, and runs podman inside it against build storage of its own; results are
-moved into root's normal storage afterwards.
+- Rootless: a namespace nested in the user's podman namespace (entered with `podman unshare`)
+  that maps each of its ids to itself, so podman works on the user's normal storage. Nothing is
+  registered in the user's podman namespace itself: an instance there, once mounted, hides the
+  host's entries from every plain rootless container of that user until its pause process ends
+  (measured: disabled or unmounted, it still stands in the way).
+- Root: root's podman runs in the initial user namespace, whose binfmt_misc is the host's. The
+  build gets a namespace of its own mapped to root's subordinate range, with build storage of its
+  own; results are then moved into root's normal storage.
 
-Never the host's binfmt_misc: the instance is mounted from inside the user namespace, and one
-whose device is the host's is refused.
+Every build also runs in a PID namespace of its own: a RUN step's processes outlive an
+interrupted podman, and ending the namespace ends them. Running builds are holders (PID and start
+time) in the runtime directory, so that an interrupted one can tell whether leftover build
+containers may belong to another. The instance is mounted from inside the new user namespace; one
+that holds anything, or whose device is the host's, is refused.
 """
 
 from __future__ import annotations
@@ -31,34 +34,55 @@ from .errors import TbxError
 BUILD_STORAGE = "/var/lib/tbx/build-storage"
 BUILD_RUNROOT = "/run/tbx/build-runroot"
 
-# Runs in the user's podman namespace (rootless) or in the build's own namespace (root).
+# Mounts a binfmt_misc instance and registers, in whatever user namespace it runs in.
 # $1 mount point; $2 the host instance's device number ("" if none); $3 "fresh" (mount a new
-# instance and refuse one with entries) or "reuse" (mount only if nothing is mounted there yet);
-# then "list", "reg NAME LINE" and "unreg NAME" operations. "list" prints "== NAME" and the text.
+# instance, refuse one that holds anything); then "reg NAME LINE" operations, and "exec CMD…" to
+# run CMD after them. With TBX_WAIT_FIFO set, it first waits for a line on that FIFO.
 _SCRIPT = r'''
 set -u
+if [ -n "${TBX_WAIT_FIFO:-}" ]; then read -r _ < "$TBX_WAIT_FIFO" || exit 6; unset TBX_WAIT_FIFO; fi
 d=$1; hostdev=$2; mode=$3; shift 3
-top=$(awk -v d="$d" '$5 == d { for (i = 7; i <= NF; i++) if ($i == "-") { t = $(i + 1); break } } END { print t }' /proc/self/mountinfo)
-if [ "$mode" = fresh ] || [ "$top" != binfmt_misc ]; then
-    mkdir -p "$d" && mount -t binfmt_misc binfmt_misc "$d" || { echo "cannot mount binfmt_misc in this user namespace" >&2; exit 3; }
-fi
+mkdir -p "$d" && mount -t binfmt_misc binfmt_misc "$d" || { echo "cannot mount binfmt_misc in this user namespace" >&2; exit 3; }
 dev=$(stat -c %d "$d") || exit 3
 if [ -n "$hostdev" ] && [ "$dev" = "$hostdev" ]; then
     echo "the binfmt_misc instance at $d is the host's: refusing to register there" >&2; exit 4
 fi
-if [ "$mode" = fresh ] && [ "$(ls "$d" | tr '\n' ' ')" != "register status " ]; then
+if [ "$(ls "$d" | tr '\n' ' ')" != "register status " ]; then
     echo "the binfmt_misc instance at $d is not a fresh one: refusing to register there" >&2; exit 4
 fi
 while [ $# -gt 0 ]; do
     case $1 in
-    list) for f in "$d"/*; do n=${f##*/}; case $n in register|status) continue;; esac
-              [ -f "$f" ] && { echo "== $n"; cat "$f"; }; done; shift;;
-    reg) if [ ! -e "$d/$2" ]; then printf '%s' "$3" > "$d/register" || exit 5; echo "added $2"; fi; shift 3;;
-    unreg) if [ -e "$d/$2" ]; then echo -1 > "$d/$2" || exit 5; echo "removed $2"; fi; shift 2;;
+    reg) printf '%s' "$3" > "$d/register" || exit 5; shift 3;;
+    exec) shift; exec "$@";;
     *) echo "unknown operation $1" >&2; exit 2;;
     esac
 done
 '''
+
+# Rootless, run by `podman unshare` (as root of the user's podman namespace): $1/$2 the uid_map
+# and gid_map to write; then the command. It starts the command in a new user, mount and PID
+# namespace and maps every id to itself (only a process in the parent namespace may write the
+# maps; newuidmap would look "root" up in /etc/subuid), then lets it go on through a FIFO.
+_NEST = r'''
+set -u
+umap=$1; gmap=$2; shift 2
+fifo=$(mktemp -u "${XDG_RUNTIME_DIR:-/tmp}/tbx-nest.XXXXXXXX") && mkfifo -m 600 "$fifo" || exit 6
+me=$(readlink /proc/self/ns/user)
+TBX_WAIT_FIFO=$fifo unshare --user --mount --pid --fork --kill-child --mount-proc -- "$@" &
+pid=$!
+i=0
+while [ "$(readlink /proc/$pid/ns/user 2>/dev/null)" = "$me" ]; do
+    i=$((i + 1)); if [ $i -gt 1000 ] || ! kill -0 $pid 2>/dev/null; then rm -f "$fifo"; exit 6; fi; sleep 0.01
+done
+if ! { printf '%s\n' "$umap" > /proc/$pid/uid_map && printf '%s\n' "$gmap" > /proc/$pid/gid_map; }; then
+    kill -KILL $pid; rm -f "$fifo"; echo "cannot map the build's user namespace" >&2; exit 6
+fi
+timeout 30 sh -c 'echo go > "$1"' sh "$fifo"; rm -f "$fifo"
+wait $pid
+'''
+
+# A PID namespace of its own for a `podman build` (with its own /proc, which runc needs).
+PIDNS = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"]
 
 
 def host_instance_dev() -> str:
@@ -68,18 +92,6 @@ def host_instance_dev() -> str:
     except OSError:
         return ""
     return str(st.st_dev) if st.st_dev != parent.st_dev else ""
-
-
-def parse_listing(text: str) -> list[binfmt.Entry]:
-    out, name, lines = [], None, []
-    for line in text.splitlines() + ["== "]:
-        if line.startswith("== "):
-            if name:
-                out.append(binfmt.parse_entry(name, "\n".join(lines)))
-            name, lines = line[3:].strip(), []
-        else:
-            lines.append(line)
-    return out
 
 
 def _proc_start(pid: int) -> str | None:
@@ -102,69 +114,71 @@ def holder_alive(hid: str) -> bool:
 
 @dataclass
 class State:
-    """The rootless reference count: live holders and the arches each needs; what tbx added."""
+    """The live `tbx build` runs of this user: holder id -> the entry names it registers."""
     holders: dict[str, list[str]] = field(default_factory=dict)
-    added: list[str] = field(default_factory=list)
 
     @classmethod
     def parse(cls, text: str) -> "State":
         try:
             d = json.loads(text) if text.strip() else {}
-            return cls({str(k): [str(x) for x in v] for k, v in dict(d.get("holders", {})).items()},
-                       [str(x) for x in d.get("added", [])])
+            return cls({str(k): [str(x) for x in v] for k, v in dict(d.get("holders", {})).items()})
         except (ValueError, TypeError, AttributeError):
             return cls()
 
     def dump(self) -> str:
-        return json.dumps({"holders": self.holders, "added": self.added}, sort_keys=True)
+        return json.dumps({"holders": self.holders}, sort_keys=True)
 
     def prune(self, alive=holder_alive) -> None:
         self.holders = {h: v for h, v in self.holders.items() if alive(h)}
 
-    def in_use(self) -> set[str]:
-        return {n for v in self.holders.values() for n in v}
-
-    def unused_added(self) -> list[str]:
-        used = self.in_use()
-        return [n for n in self.added if n not in used]
-
-
-# A PID namespace of its own for each `podman build`: a RUN step's processes live in a PID
-# namespace of their own that outlives an interrupted podman; ending ours kills them all.
-PIDNS = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"]
-
 
 @dataclass
 class Env:
-    """How a build reaches podman: ``podman`` for storage commands, ``build`` for `build`
-    (in a PID namespace of its own), and whether results must be moved to the normal storage."""
+    """How a build reaches podman: ``podman`` for storage commands; ``build_argv(arch)`` for
+    that arch's `podman build` prefix (up to and including podman's own options); whether the
+    emulated arches' results must be moved to the normal storage."""
     podman: list[str]
-    build: list[str]
+    builds: dict = field(default_factory=dict)      # Arch -> prefix, for the emulated arches
     own_storage: bool = False
-    registered: list[str] = field(default_factory=list)  # entry names this build added
     holder: str = ""
 
+    def build_argv(self, a: Arch) -> list[str]:
+        return self.builds.get(a) or plain_build()
+
     def others_building(self) -> bool:
-        """Whether another live `tbx build` of this user shares the build storage now."""
+        """Whether another live `tbx build` of this user shares the storage now."""
         with _locked() as st:
             st.prune()
             return any(h != self.holder for h in st.holders)
 
 
 def plain_build() -> list[str]:
-    """`podman build`'s prefix in the normal storage (rootless: PID namespaces need the user's
-    podman user namespace, so the build runs under `podman unshare`)."""
+    """`podman build`'s prefix in the normal storage with nothing registered (rootless, a PID
+    namespace needs the user's podman namespace, so it runs under `podman unshare`)."""
     return [*PIDNS, "podman"] if os.geteuid() == 0 else ["podman", "unshare", *PIDNS, "podman"]
 
 
-def _plain_env(hid: str) -> Env:
-    return Env(podman=["podman"], build=plain_build(), holder=hid)
+def _register_then(line: str) -> list[str]:
+    """Mount a fresh instance, register ``line``, then exec what follows."""
+    return ["sh", "-c", _SCRIPT, "tbx-binfmt", str(binfmt.PROC_BINFMT), host_instance_dev(), "fresh",
+            "reg", line.split(":")[1], line, "exec"]
 
 
-def _mountpoint_rootless() -> str:
-    from . import status
+def _identity_maps() -> tuple[str, str]:
+    """uid_map and gid_map text for a namespace nested in the user's podman namespace that maps
+    each id to itself: one line per extent of the parent's map, because the kernel wants each
+    nested extent inside a single extent of its parent."""
+    r = runner.run(["podman", "unshare", "sh", "-c", "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map"],
+                   timeout=120)
+    if r.returncode != 0:
+        raise TbxError("rootless podman does not start", details=r.stderr.strip()[-400:] or None,
+                       fix="Run 'podman unshare true' and fix what it reports (often /etc/subuid and /etc/subgid)")
+    parts = (r.stdout.split("--") + [""])[:2]
 
-    return os.path.join(status.runtime_dir(), "tbx", "build", "binfmt")
+    def identity(text: str) -> str:
+        return "\n".join(f"{f[0]} {f[0]} {f[2]}" for f in (ln.split() for ln in text.splitlines()) if len(f) == 3)
+
+    return identity(parts[0]), identity(parts[1])
 
 
 def _state_dir() -> str:
@@ -184,18 +198,6 @@ def _kernel_refusal(stderr: str) -> TbxError:
                     fix="Upgrade to Linux 6.7 or newer", details=stderr.strip()[-400:] or None)
 
 
-def _unshare_ops(ops: list[str]) -> str:
-    r = runner.run(["podman", "unshare", "sh", "-c", _SCRIPT, "tbx-binfmt", _mountpoint_rootless(),
-                    host_instance_dev(), "reuse", *ops], timeout=120)
-    if r.returncode == 3:
-        raise _kernel_refusal(r.stderr)
-    if r.returncode != 0:
-        raise TbxError("registering the emulator in your podman user namespace failed",
-                       details=(r.stderr or r.stdout).strip()[-400:] or None,
-                       fix="Run 'podman unshare true' to check that rootless podman works")
-    return r.stdout
-
-
 @contextlib.contextmanager
 def _locked():
     fd = os.open(os.path.join(_state_dir(), "lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -209,7 +211,7 @@ def _locked():
             st = State()
         try:
             yield st
-        finally:  # also when interrupted: what was done to the namespace is recorded
+        finally:
             tmp = path + ".tmp"
             with open(tmp, "w") as f:
                 f.write(st.dump())
@@ -218,44 +220,18 @@ def _locked():
         os.close(fd)
 
 
+def _hold(names: list[str]) -> str:
+    hid = holder_id()
+    with _locked() as st:
+        st.prune()
+        st.holders[hid] = names
+    return hid
+
+
 def _release(hid: str) -> None:
-    """Drop this holder; unregister what tbx added (rootless) and no live holder needs."""
     with _locked() as st:
         st.holders.pop(hid, None)
         st.prune()
-        drop = st.unused_added() if os.geteuid() != 0 else []
-        if drop:
-            _unshare_ops([x for n in drop for x in ("unreg", n)])
-            st.added = [n for n in st.added if n not in drop]
-
-
-def _hold(names: list[str], lines: dict[Arch, str]) -> tuple[str, list[str]]:
-    """Become a holder of ``names``; rootless, register those of ``lines`` not there yet."""
-    hid = holder_id()
-    added: list[str] = []
-    with _locked() as st:
-        st.prune()
-        ops: list[str] = []
-        if lines and os.geteuid() != 0:
-            present = parse_listing(_unshare_ops(["list"]))
-            st.added = [n for n in st.added if any(e.name == n for e in present)]  # gone with a dead namespace
-            for a, line in lines.items():
-                if a.binfmt_name in st.added or any(e.enabled and e.matches(a) for e in present):
-                    continue
-                ops += ["reg", a.binfmt_name, line]
-        st.holders[hid] = names
-        if ops:
-            try:
-                out = _unshare_ops(ops)
-            except BaseException:
-                # interrupted or failed half-way: take back whatever of ours got registered
-                st.holders.pop(hid, None)
-                with contextlib.suppress(TbxError):
-                    _unshare_ops([x for i in range(1, len(ops), 3) for x in ("unreg", ops[i])])
-                raise
-            added = [ln.split()[1] for ln in out.splitlines() if ln.startswith("added ")]
-            st.added += [n for n in added if n not in st.added]
-    return hid, added
 
 
 def subordinate_range(user: str = "root", path: str = "/etc/subuid") -> tuple[int, int] | None:
@@ -287,12 +263,9 @@ def _root(lines: dict[Arch, str]):
                           die_with_parent=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
     try:
-        added = []
         for line in holder.stdout:
             if line.strip() == "ready":
                 break
-            if line.startswith("added "):
-                added.append(line.split()[1])
         else:
             err = holder.stderr.read()
             holder.wait()
@@ -304,8 +277,8 @@ def _root(lines: dict[Arch, str]):
         # unshare(2) moved the holder itself into the namespaces (its forked child runs the script)
         enter = ["nsenter", "-t", str(holder.pid), "-U", "-m", "--"]
         storage = ["--root", BUILD_STORAGE, "--runroot", BUILD_RUNROOT, "--cgroup-manager", "cgroupfs"]
-        yield Env(podman=[*enter, "podman", *storage], build=[*enter, *PIDNS, "podman", *storage],
-                  own_storage=True, registered=added)
+        yield Env(podman=[*enter, "podman", *storage],
+                  builds={a: [*enter, *PIDNS, "podman", *storage] for a in lines}, own_storage=True)
     finally:
         try:
             holder.stdin.close()
@@ -320,18 +293,21 @@ def _root(lines: dict[Arch, str]):
 
 @contextlib.contextmanager
 def emulation(lines: dict[Arch, str]):
-    """Within the block, ``Env.build`` runs `podman build` where ``lines`` (arch -> registration
-    line) are registered privately; with no lines, nothing is registered. Either way the build
-    is a holder in the runtime directory for as long as the block runs."""
-    hid, added = _hold([a.binfmt_name for a in lines], lines)
+    """Within the block, ``Env.build_argv(a)`` runs `podman build` for arch ``a`` where its line
+    of ``lines`` (arch -> registration line) is registered privately; other arches get a plain
+    build. The build is a holder in the runtime directory for as long as the block runs."""
+    hid = _hold([a.binfmt_name for a in lines])
     try:
         if lines and os.geteuid() == 0:
             with _root(lines) as env:
                 env.holder = hid
                 yield env
+        elif lines:
+            umap, gmap = _identity_maps()
+            nest = ["podman", "unshare", "sh", "-c", _NEST, "tbx-nest", umap, gmap]
+            yield Env(podman=["podman"], holder=hid,
+                      builds={a: [*nest, *_register_then(line), "podman"] for a, line in lines.items()})
         else:
-            env = _plain_env(hid)
-            env.registered = added
-            yield env
+            yield Env(podman=["podman"], holder=hid)
     finally:
         _release(hid)

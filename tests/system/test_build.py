@@ -92,14 +92,20 @@ def pushed_platforms(ref: str) -> dict[str, str] | None:
 
 
 def registrations(who) -> list[str]:
-    """Entries in the test user's podman namespace under tbx's mount (rootless); root's builds
-    have namespaces of their own that end with them, so there is nothing to look at."""
+    """Entries in the test user's own podman namespace, wherever an instance is mounted there
+    (tbx never mounts one: its builds nest a namespace of their own)."""
     if not who.rootless:
         return []
     r = who.podman("unshare", "sh", "-c",
-                   'd=$XDG_RUNTIME_DIR/tbx/build/binfmt; grep -q " $d " /proc/self/mountinfo || exit 0; ls "$d"')
+                   "awk '$9 == \"binfmt_misc\" || $10 == \"binfmt_misc\" {print $5}' /proc/self/mountinfo")
     assert r.rc == 0, r.err
-    return [n for n in r.out.split() if n not in ("register", "status")]
+    out = []
+    for mnt in r.out.split():
+        if mnt == "/proc/sys/fs/binfmt_misc":
+            continue  # the host's instance, inherited from the initial mount namespace
+        ls = who.podman("unshare", "ls", mnt)
+        out += [n for n in ls.out.split() if n not in ("register", "status")]
+    return out
 
 
 def assert_no_emulation(who, image: str) -> None:
@@ -217,3 +223,65 @@ def test_missing_containerfile_in_context(root, ref):
         assert r.rc == 1 and "no Containerfile or Dockerfile" in r.err and "Fix:" in r.err, r.err
     finally:
         os.rmdir(d)
+
+
+def test_an_entry_tbx_did_not_add_is_kept(rootless, ctx, ref):
+    """The user registered aarch64 in their podman namespace themselves: tbx builds in a
+    namespace of its own and leaves that entry as it was."""
+    from toolbx_arch import arch, binfmt
+
+    line = binfmt.registration_line(arch.resolve("aarch64"), "/usr/bin/qemu-aarch64-static", "PF")
+    line = line.replace(":qemu-aarch64:", ":users-own-aarch64:", 1)
+    mount = ('d=$XDG_RUNTIME_DIR/tbxt-binfmt; mkdir -p "$d"; '
+             'grep -q " $d " /proc/self/mountinfo || mount -t binfmt_misc binfmt_misc "$d"; ')
+    r = rootless.podman("unshare", "sh", "-c", mount + 'printf %s "$1" > "$d/register"', "sh", line)
+    assert r.rc == 0, r.err
+    try:
+        d = ctx("RUN uname -m > /arch")
+        r = rootless.tbx("build", d, "--arch", "aarch64", "--tag", ref, "--no-tls-verify", "--json", timeout=600)
+        assert r.rc == 0, r.text
+        assert registrations(rootless) == ["users-own-aarch64"]
+        assert json.loads(r.out)["platforms"][0]["status"] == "ok"
+    finally:
+        rootless.podman("unshare", "sh", "-c", mount + 'echo -1 > "$d/users-own-aarch64"')
+        # the instance now mounted in the user's namespace would hide the host's entries from
+        # later tests: a new pause process gives the user a namespace without one
+        rootless.podman("system", "migrate")
+        shutil.rmtree(f"/run/user/{rootless.host.uid}/tbxt-binfmt", ignore_errors=True)
+    assert registrations(rootless) == []
+
+
+def test_a_refused_push_is_classified_and_the_build_kept(root, ctx, ref):
+    d = ctx("RUN uname -m > /arch")
+    bad = "127.0.0.1:1/tbx-test/nowhere:1"
+    try:
+        r = root.tbx("build", d, "--arch", "x86_64", "--tag", bad, "--push", "--no-tls-verify", timeout=600)
+        assert r.rc == 1, r.text
+        assert "refused the connection" in r.err and "Fix:" in r.err and "Traceback" not in r.err, r.err
+        assert root.image_id(f"{bad}-amd64"), "the built image stays for a later push"
+    finally:
+        root.podman("manifest", "rm", bad)
+        root.podman("rmi", "-f", f"{bad}-amd64")
+
+
+def test_the_hosts_entries_apply_again_when_no_build_runs(rootless, ctx, ref):
+    """An instance in the user's podman namespace would hide the host's entries from that user's
+    containers for as long as the namespace lives; tbx never mounts one there. Host-entry mode:
+    the host's qemu-aarch64 entry is enabled for this test and restored afterwards."""
+    entry = "/proc/sys/fs/binfmt_misc/qemu-aarch64"
+    if not os.path.exists(entry):
+        pytest.skip("the host has no qemu-aarch64 entry to enable") if os.environ.get("CI") != "true" else \
+            pytest.fail("the provisioned host has no qemu-aarch64 entry")
+    was = open(entry).readline().strip()
+    d = ctx("RUN uname -m > /arch")
+    try:
+        with open(entry, "w") as f:
+            f.write("1")
+        r = rootless.tbx("build", d, "--arch", "aarch64", "--tag", ref, "--no-tls-verify", timeout=600)
+        assert r.rc == 0, r.text
+        assert registrations(rootless) == []
+        run = rootless.podman("run", "--rm", "--network", "host", f"{ref}-arm64", "/bin/true")
+        assert run.rc == 0, run.text  # through the host's entry: tbx's instance is out of the way
+    finally:
+        with open(entry, "w") as f:
+            f.write("1" if was == "enabled" else "0")

@@ -29,21 +29,17 @@ def test_tag_and_per_arch_names():
         build.parse_tag("Bad Ref")
 
 
-def test_reference_count_keeps_what_a_live_holder_uses():
-    st = buildenv.State.parse('{"holders": {"1:5": ["qemu-aarch64"], "2:7": ["qemu-aarch64", "qemu-s390x"]},'
-                              ' "added": ["qemu-aarch64", "qemu-s390x"]}')
-    st.prune(alive=lambda h: h == "1:5")          # holder 2 died (SIGKILL): its arches are free
+def test_holders_are_pruned_to_live_processes():
+    st = buildenv.State.parse('{"holders": {"1:5": ["qemu-aarch64"], "2:7": ["qemu-s390x"]}}')
+    st.prune(alive=lambda h: h == "1:5")          # holder 2 died (SIGKILL)
     assert st.holders == {"1:5": ["qemu-aarch64"]}
-    assert st.unused_added() == ["qemu-s390x"]
-    st.holders.pop("1:5")
-    assert st.unused_added() == ["qemu-aarch64", "qemu-s390x"]
-    assert buildenv.State.parse(st.dump()).added == st.added
+    assert buildenv.State.parse(st.dump()).holders == st.holders
 
 
 def test_a_damaged_state_file_is_an_empty_count():
     for text in ("", "{", "[]", '{"holders": 3}'):
         st = buildenv.State.parse(text)
-        assert st.holders == {} and st.added == []
+        assert st.holders == {}
 
 
 def test_holder_ids_name_a_live_process_only():
@@ -52,17 +48,6 @@ def test_holder_ids_name_a_live_process_only():
     pid = me.split(":")[0]
     assert not buildenv.holder_alive(f"{pid}:1")          # same PID, another start time
     assert not buildenv.holder_alive("999999999:1")
-
-
-def test_listing_parses_into_entries():
-    a = archmod.resolve("aarch64")
-    line = binfmt.registration_line(a, "/usr/bin/qemu-aarch64-static")
-    _, _, _, magic, mask, _, _ = binfmt.parse_registration(line)
-    text = (f"== qemu-aarch64\nenabled\ninterpreter /usr/bin/qemu-aarch64-static\nflags: FC\noffset 0\n"
-            f"magic {magic.hex()}\nmask {mask.hex()}\n== other\ndisabled\ninterpreter /x\nflags: \noffset 0\n")
-    es = buildenv.parse_listing(text)
-    assert [e.name for e in es] == ["qemu-aarch64", "other"]
-    assert es[0].enabled and es[0].matches(a) and not es[1].enabled
 
 
 def test_subordinate_range(tmp_path):

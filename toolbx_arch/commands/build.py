@@ -151,19 +151,13 @@ def _inspect(podman: list[str], image: str) -> dict | None:
     return json.loads(r.stdout)[0]
 
 
-def _external_ids(podman: list[str]) -> set[str]:
-    """IDs of the build containers (buildah's, not podman's) in a storage."""
+def _remove_leftovers(podman: list[str], since: float, env: buildenv.Env) -> list[str]:
+    """After an interruption: the build containers (buildah's, not podman's) made since the
+    build started (podman build leaves its working container behind when stopped), unless
+    another build may own some of them."""
     r = runner.run([*podman, "ps", "--all", "--external", "--format", "json"], timeout=120)
-    if r.returncode != 0:
-        return set()
-    return {c["Id"] for c in json.loads(r.stdout or "[]") if str(c.get("State", c.get("Status", ""))).lower() == "storage"
-            or c.get("Status") == "Storage"}
-
-
-def _remove_leftovers(podman: list[str], before: set[str], env: buildenv.Env) -> list[str]:
-    """After an interruption: the build containers that appeared since the start (podman build
-    leaves its working container behind when stopped), unless another build may own them."""
-    new = sorted(_external_ids(podman) - before)
+    rows = json.loads(r.stdout or "[]") if r.returncode == 0 else []
+    new = sorted(c["Id"] for c in rows if c.get("Status") == "Storage" and int(c.get("Created") or 0) >= since - 1)
     if not new:
         return []
     if env.others_building():
@@ -211,10 +205,7 @@ def _build_one(p: Platform, a: archmod.Arch, prefix: list[str], podman: list[str
             p.error = (f"the built image is {'/'.join(x for x in got if x)}, not {a.platform}: check the FROM "
                        f"lines (a stage pinned to another --platform)")
             return
-        if own_storage:
-            _move_to_root_storage(podman, p.image)
-            data = _inspect(["podman"], p.image) or data
-        p.digest = data.get("Digest") or None
+        p.digest = _move_to_root_storage(podman, p.image) if own_storage else data.get("Digest") or None
         p.size = int(data.get("Size") or 0)
         p.status = "ok"
     except TbxError as e:
@@ -223,38 +214,40 @@ def _build_one(p: Platform, a: archmod.Arch, prefix: list[str], podman: list[str
         p.seconds = round(time.monotonic() - start, 2)
 
 
-def _move_to_root_storage(podman: list[str], image: str) -> None:
+def _move_to_root_storage(podman: list[str], image: str) -> str:
     """Root builds store into storage of their own (inside their user namespace); move each
-    result into root's normal storage so that podman, tbx create and --push see it."""
+    result into root's normal storage so that podman, tbx create and --push see it. Returns the
+    manifest digest stored there."""
     with tempfile.TemporaryDirectory(prefix="tbx-build-", dir="/var/tmp") as d:
-        arc = os.path.join(d, "image.tar")
+        arc, digestfile = os.path.join(d, "image.tar"), os.path.join(d, "digest")
         r = runner.run([*podman, "save", "--format", "oci-archive", "--output", arc, image], timeout=1800)
         if r.returncode != 0:
             raise TbxError(f"saving {image} from the build storage failed", details=r.stderr.strip()[-400:],
                            exit_code=EXIT_ENGINE)
-        r = runner.run(["skopeo", "copy", "--quiet", f"oci-archive:{arc}", f"containers-storage:{image}"], timeout=1800)
+        r = runner.run(["skopeo", "copy", "--quiet", "--digestfile", digestfile, f"oci-archive:{arc}",
+                        f"containers-storage:{image}"], timeout=1800)
         if r.returncode != 0:
             raise TbxError(f"storing {image} in root's storage failed", details=r.stderr.strip()[-400:],
                            exit_code=EXIT_ENGINE)
+        with open(digestfile) as f:
+            digest = f.read().strip()
     runner.run([*podman, "rmi", image], timeout=300)
+    return digest
 
 
 def _assemble(ref: str, platforms: list[Platform]) -> None:
-    r = runner.run(["podman", "manifest", "inspect", ref], timeout=60)
-    if r.returncode == 0:
+    """The manifest list ``ref`` of the platforms' images; one made by an earlier build is replaced."""
+    argv = ["podman", "manifest", "create", ref, *(f"containers-storage:{p.image}" for p in platforms)]
+    r = runner.run(argv, timeout=600)
+    if r.returncode != 0 and runner.run(["podman", "manifest", "inspect", ref], timeout=60).returncode == 0:
         runner.run(["podman", "manifest", "rm", ref], timeout=60)
-    elif runner.run(["podman", "image", "exists", ref], timeout=60).returncode == 0:
-        raise TbxError(f"{ref} already names an image that is not a manifest list",
-                       fix=f"Remove it (podman rmi {ref}) or build under another --tag")
-    r = runner.run(["podman", "manifest", "create", ref], timeout=60)
+        r = runner.run(argv, timeout=600)
     if r.returncode != 0:
+        if runner.run(["podman", "image", "exists", ref], timeout=60).returncode == 0:
+            raise TbxError(f"{ref} already names an image that is not a manifest list",
+                           fix=f"Remove it (podman rmi {ref}) or build under another --tag")
         raise TbxError(f"creating the manifest list {ref} failed", details=r.stderr.strip()[-400:],
                        exit_code=EXIT_ENGINE)
-    for p in platforms:
-        r = runner.run(["podman", "manifest", "add", ref, f"containers-storage:{p.image}"], timeout=300)
-        if r.returncode != 0:
-            raise TbxError(f"adding {p.image} to {ref} failed", details=r.stderr.strip()[-400:],
-                           exit_code=EXIT_ENGINE)
 
 
 def _push(ref: naming.Reference, authfile: str | None, tls_verify: bool) -> str:
@@ -302,10 +295,10 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
     n = jobs or min(len(wanted), os.cpu_count() or 1)
     with buildenv.emulation(lines) as env:
         # (build prefix, storage commands, own storage?) per arch: emulated ones in the env
-        how = {a: (env.build, env.podman, env.own_storage) if a in lines else
-               (buildenv.plain_build(), ["podman"], False) for a in wanted}
+        how = {a: (env.build_argv(a), env.podman, env.own_storage) if env.own_storage and a in lines else
+               (env.build_argv(a), ["podman"], False) for a in wanted}
         storages = {tuple(h[1]) for h in how.values()}
-        before = {s: _external_ids(list(s)) for s in storages}
+        since = time.time()
         pool = ThreadPoolExecutor(max_workers=n)
         futures = [pool.submit(_build_one, p, a, *how[a], base_args, printer, builds) for p, a in zip(plats, wanted)]
         try:
@@ -319,8 +312,8 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
         except KeyboardInterrupt:
             builds.stop_all()
             pool.shutdown(wait=True)
-            for s, ids in before.items():
-                _remove_leftovers(list(s), ids, env)
+            for s in storages:
+                _remove_leftovers(list(s), since, env)
             raise
         pool.shutdown(wait=True)
     ok = [p for p in plats if p.status == "ok"]

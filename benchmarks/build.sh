@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# `tbx build` side by side with what users do today, as root on a provisioned test host:
+# `podman build --platform linux/amd64,linux/arm64 --manifest`, which needs the host's qemu
+# entry enabled while it runs, vs `tbx build --arch amd64,arm64` with the host's entry disabled
+# (tbx uses its private registration). Each run starts with no built image, so no layer cache;
+# the base image stays in storage for both. The host entry is restored to its state on exit.
+#   bash benchmarks/build.sh          # prints the markdown table
+#   bash benchmarks/build.sh --row    # only the rows (run.sh collects them)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "${TBX_TEST_ENV:-/run/tbx-ci/env}"
+RUNS=${RUNS:-5}
+OUT=${OUT:-$here/out}
+TBX=${TBX:-$(command -v tbx)}
+mkdir -p "$OUT"
+cd /root
+bctx=$(mktemp -d); chmod 755 "$bctx"
+printf 'FROM %s\nRUN uname -m > /arch && cat /bin/busybox > /bb\n' "$TBX_TEST_BUSYBOX_REF" >"$bctx/Containerfile"
+host_entry=/proc/sys/fs/binfmt_misc/qemu-aarch64
+was=$(head -1 "$host_entry" 2>/dev/null || echo missing)
+restore() { if [ "$was" = enabled ]; then echo 1 >"$host_entry"; elif [ "$was" = disabled ]; then echo 0 >"$host_entry"; fi; }
+trap restore EXIT
+clean_build="podman manifest rm localhost/tbxb-pm:1 >/dev/null 2>&1; podman manifest rm localhost/tbxb-tb:1 >/dev/null 2>&1; podman rmi -f localhost/tbxb-pm:1 localhost/tbxb-tb:1-amd64 localhost/tbxb-tb:1-arm64 >/dev/null 2>&1; podman image prune -f >/dev/null 2>&1; true"
+if [ "$was" != missing ]; then
+    hyperfine --style none --runs "$RUNS" --export-json "$OUT/build.json" \
+        --prepare "$clean_build; echo 1 > $host_entry" \
+        "podman build -q --tls-verify=false --platform linux/amd64,linux/arm64 --manifest localhost/tbxb-pm:1 $bctx" \
+        --prepare "$clean_build; echo 0 > $host_entry" \
+        "$TBX build $bctx --arch amd64,arm64 --tag localhost/tbxb-tb:1 --no-tls-verify --json" >/dev/null
+    row=$(python3 - "$OUT/build.json" <<'PY'
+import json, statistics, sys
+data = json.load(open(sys.argv[1]))["results"]
+b = statistics.median(data[0]["times"])
+for i, r in enumerate(data):
+    med = statistics.median(r["times"])
+    ratio = "" if i == 0 else f"{med / b:.2f}x"
+    goal = "goal <= 1.05x, nothing registered on the host" if i == 0 else ""
+    print(f"| `{r['command']}` | {min(r['times'])*1000:.0f} | {med*1000:.0f} | {ratio} | {goal} |")
+PY
+)
+    sh -c "$clean_build"
+fi
+restore; trap - EXIT
+rm -rf "$bctx"
+if [ "${1:-}" != --row ]; then
+    echo "| command | min ms | median ms | ratio (median) | goal |"
+    echo "|---|---|---|---|---|"
+fi
+printf '%s\n' "${row:-| build | | | | no host qemu-aarch64 entry to compare with |}"
+
