@@ -20,25 +20,33 @@ host_entry=/proc/sys/fs/binfmt_misc/qemu-aarch64
 was=$(head -1 "$host_entry" 2>/dev/null || echo missing)
 restore() { if [ "$was" = enabled ]; then echo 1 >"$host_entry"; elif [ "$was" = disabled ]; then echo 0 >"$host_entry"; fi; }
 trap restore EXIT
-clean_build="podman manifest rm localhost/tbxb-pm:1 >/dev/null 2>&1; podman manifest rm localhost/tbxb-tb:1 >/dev/null 2>&1; podman rmi -f localhost/tbxb-pm:1 localhost/tbxb-tb:1-amd64 localhost/tbxb-tb:1-arm64 >/dev/null 2>&1; podman image prune -f >/dev/null 2>&1; true"
-if [ "$was" != missing ]; then
-    hyperfine --style none --runs "$RUNS" --export-json "$OUT/build.json" \
-        --prepare "$clean_build; echo 1 > $host_entry" \
-        "podman build -q --tls-verify=false --platform linux/amd64,linux/arm64 --manifest localhost/tbxb-pm:1 $bctx" \
-        --prepare "$clean_build; echo 0 > $host_entry" \
-        "$TBX build $bctx --arch amd64,arm64 --tag localhost/tbxb-tb:1 --no-tls-verify --json" >/dev/null
-    row=$(python3 - "$OUT/build.json" <<'PY'
+user=${TBX_TEST_USER:-tbxtest}
+as_user="runuser -u $user -- env -i HOME=/home/$user USER=$user PATH=/usr/local/bin:/usr/bin:/bin XDG_RUNTIME_DIR=/run/user/$(id -u "$user")"
+clean() { # prefix for podman ("" for root, or $as_user)
+    echo "cd /; $1 podman manifest rm localhost/tbxb-pm:1 >/dev/null 2>&1; $1 podman manifest rm localhost/tbxb-tb:1 >/dev/null 2>&1; $1 podman rmi -f localhost/tbxb-pm:1 localhost/tbxb-tb:1-amd64 localhost/tbxb-tb:1-arm64 >/dev/null 2>&1; $1 podman image prune -f >/dev/null 2>&1; true"
+}
+rows_of() { # json goal
+    python3 - "$1" "$2" <<'PY'
 import json, statistics, sys
 data = json.load(open(sys.argv[1]))["results"]
 b = statistics.median(data[0]["times"])
 for i, r in enumerate(data):
     med = statistics.median(r["times"])
     ratio = "" if i == 0 else f"{med / b:.2f}x"
-    goal = "goal <= 1.05x, nothing registered on the host" if i == 0 else ""
-    print(f"| `{r['command']}` | {min(r['times'])*1000:.0f} | {med*1000:.0f} | {ratio} | {goal} |")
+    print(f"| `{r['command'].replace('|', '/')}` | {min(r['times'])*1000:.0f} | {med*1000:.0f} | {ratio} | {sys.argv[2] if i == 0 else ''} |")
 PY
-)
-    sh -c "$clean_build"
+}
+if [ "$was" != missing ]; then
+    for who in root rootless; do
+        pre=""; [ "$who" = rootless ] && pre=$as_user
+        hyperfine --style none --runs "$RUNS" --export-json "$OUT/build-$who.json" \
+            --prepare "$(clean "$pre"); echo 1 > $host_entry" \
+            "$pre podman build -q --tls-verify=false --platform linux/amd64,linux/arm64 --manifest localhost/tbxb-pm:1 $bctx" \
+            --prepare "$(clean "$pre"); echo 0 > $host_entry" \
+            "$pre $TBX build $bctx --arch amd64,arm64 --tag localhost/tbxb-tb:1 --no-tls-verify --json" >/dev/null
+        row+=$(rows_of "$OUT/build-$who.json" "goal <= 1.05x ($who), nothing registered on the host")$'\n'
+        sh -c "$(clean "$pre")"
+    done
 fi
 restore; trap - EXIT
 rm -rf "$bctx"
@@ -46,5 +54,6 @@ if [ "${1:-}" != --row ]; then
     echo "| command | min ms | median ms | ratio (median) | goal |"
     echo "|---|---|---|---|---|"
 fi
-printf '%s\n' "${row:-| build | | | | no host qemu-aarch64 entry to compare with |}"
+printf '%s' "${row:-| build | | | | no host qemu-aarch64 entry to compare with |
+}"
 

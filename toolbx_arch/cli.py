@@ -183,11 +183,12 @@ def build(
     """Build an image for several architectures, with no root and no host binfmt_misc entry.
 
     Each arch is built by its own 'podman build --platform' and tagged REF-<oci arch>; when all
-    succeed they are assembled into the manifest list REF (pushed with --push). Emulated arches
-    run under a private QEMU registration. Rootless, it lives in your podman user namespace while
-    a build runs, so your other rootless containers see it then too; it is removed when your last
-    'tbx build' ends. As root, each build gets a user namespace and build storage of its own, and
-    the results are moved into root's storage. Exit 0 when every arch was built, 1 otherwise.
+    succeed they are assembled into the manifest list REF (pushed with --push). An emulated arch
+    is built in a user namespace of its own with a private QEMU registration, which ends with the
+    build: nothing is registered for your other containers, nor on the host. Rootless, that
+    namespace sits inside your podman one and the images go to your normal storage; as root, the
+    build uses storage of its own (/var/lib/tbx/build-storage) and the results are moved into
+    root's storage. Exit 0 when every arch was built, 1 otherwise.
     """
     from .commands.build import build as cmd
 

@@ -135,8 +135,11 @@ def test_a_created_container_of_the_built_image(who, ctx, ref, cleanup, name):
     d = ctx("RUN uname -m > /arch")
     assert who.tbx("build", d, "--arch", "aarch64", "--tag", ref, "--no-tls-verify", timeout=600).rc == 0
     cleanup(who, name)
-    r = who.tbx("create", name, "--arch", "aarch64", "--image", f"{ref}-arm64", "-y", timeout=300)
+    listed = json.loads(who.tbx("list", "--images", "--json").out)["images"]
+    assert {(i["image"], i["arch"]) for i in listed if i["image"].startswith(ref)} == {(f"{ref}-arm64", "aarch64")}
+    r = who.tbx("create", name, "--arch", "aarch64", "--image", ref, timeout=300)
     assert r.rc == 0, r.text
+    assert "Trying to pull" not in r.text and "Pulling" not in r.text, r.text  # the built image, not a pull
     r = who.tbx("run", "-c", name, "cat", "/arch")
     assert (r.rc, r.out.strip()) == (0, "aarch64"), r.text
 

@@ -52,10 +52,14 @@ def test_run_in_foreign_container(box):
     lines = r.out.splitlines()
     assert lines[0] == "enabled"
     flags = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("flags:"))
-    assert set(flags) == {"O", "C", "F"}, flags  # C (sudo works) implies O; F; never P
+    # C (sudo works) implies O; F; P keeps argv[0], which programs that pick their behaviour by
+    # their name need (busybox applets, "exec -a"); QEMU >= 6 reads the P flag from AT_FLAGS
+    assert set(flags) == {"P", "O", "C", "F"}, flags
     assert "interpreter /run/host/usr/bin/qemu-aarch64-static" in r.out
     logs = runner.podman("logs", name)
-    assert "registered qemu-aarch64 in a private binfmt_misc instance (flags OCF" in logs.out + logs.err
+    assert "registered qemu-aarch64 in a private binfmt_misc instance (flags POCF" in logs.out + logs.err
+    r = runner.tbx("run", "-c", name, "bash", "-c", "exec -a chosen-name bash -c 'echo $0'")
+    assert (r.rc, r.out.strip()) == (0, "chosen-name"), r.text
 
 
 def test_sudo_works_for_the_non_root_user(rootless, host, cleanup):

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .. import arch as archmod
-from .. import binfmt, buildenv, naming, output, readiness, runner
+from .. import binfmt, buildenv, images, naming, output, readiness, runner
 from ..errors import EXIT_ENGINE, TbxError
 
 SCHEMA = 1
@@ -206,6 +206,7 @@ def _build_one(p: Platform, a: archmod.Arch, prefix: list[str], podman: list[str
                        f"lines (a stage pinned to another --platform)")
             return
         p.digest = _move_to_root_storage(podman, p.image) if own_storage else data.get("Digest") or None
+        images.record(p.image, data["Id"])  # tbx stored it: `tbx list` shows it, `tbx rmi` may remove it
         p.size = int(data.get("Size") or 0)
         p.status = "ok"
     except TbxError as e:
