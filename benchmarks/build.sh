@@ -13,7 +13,7 @@ RUNS=${RUNS:-5}
 OUT=${OUT:-$here/out}
 TBX=${TBX:-$(command -v tbx)}
 mkdir -p "$OUT"
-cd /root
+cd /tmp  # readable by the rootless user too
 bctx=$(mktemp -d); chmod 755 "$bctx"
 printf 'FROM %s\nRUN uname -m > /arch && cat /bin/busybox > /bb\n' "$TBX_TEST_BUSYBOX_REF" >"$bctx/Containerfile"
 host_entry=/proc/sys/fs/binfmt_misc/qemu-aarch64

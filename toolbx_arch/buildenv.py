@@ -168,17 +168,35 @@ def _identity_maps() -> tuple[str, str]:
     """uid_map and gid_map text for a namespace nested in the user's podman namespace that maps
     each id to itself: one line per extent of the parent's map, because the kernel wants each
     nested extent inside a single extent of its parent."""
+    def identity(text: str) -> str:
+        return "\n".join(f"{f[0]} {f[0]} {f[2]}" for f in (ln.split() for ln in text.splitlines()) if len(f) == 3)
+
+    pause = _pause_maps()  # the namespace podman unshare would enter, read without starting podman
+    if pause:
+        return identity(pause[0]), identity(pause[1])
     r = runner.run(["podman", "unshare", "sh", "-c", "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map"],
                    timeout=120)
     if r.returncode != 0:
         raise TbxError("rootless podman does not start", details=r.stderr.strip()[-400:] or None,
                        fix="Run 'podman unshare true' and fix what it reports (often /etc/subuid and /etc/subgid)")
     parts = (r.stdout.split("--") + [""])[:2]
-
-    def identity(text: str) -> str:
-        return "\n".join(f"{f[0]} {f[0]} {f[2]}" for f in (ln.split() for ln in text.splitlines()) if len(f) == 3)
-
     return identity(parts[0]), identity(parts[1])
+
+
+def _pause_maps() -> tuple[str, str] | None:
+    """uid_map and gid_map of this user's running podman pause process, if there is one."""
+    from . import status
+
+    try:
+        with open(os.path.join(status.runtime_dir(), "libpod", "tmp", "pause.pid")) as f:
+            pid = int(f.read().strip())
+        if os.stat(f"/proc/{pid}").st_uid != os.getuid():
+            return None
+        with open(f"/proc/{pid}/uid_map") as u, open(f"/proc/{pid}/gid_map") as g:
+            maps = u.read(), g.read()
+    except (OSError, ValueError, status.StatusError):
+        return None
+    return maps if all(m.strip() for m in maps) and not maps[0].split()[:3] == ["0", "0", "4294967295"] else None
 
 
 def _state_dir() -> str:
