@@ -3,7 +3,7 @@
 # `podman build --platform linux/amd64,linux/arm64 --manifest`, which needs the host's qemu
 # entry enabled while it runs, vs `tbx build --arch amd64,arm64` with the host's entry disabled
 # (tbx uses its private registration). Each run starts with no built image, so no layer cache;
-# the base image stays in storage for both. The host entry is restored to its state on exit.
+# the base image of both platforms stays in storage for both. The host entry is restored to its state on exit.
 #   bash benchmarks/build.sh          # prints the markdown table
 #   bash benchmarks/build.sh --row    # only the rows (run.sh collects them)
 set -euo pipefail
@@ -36,9 +36,21 @@ for i, r in enumerate(data):
     print(f"| `{r['command'].replace('|', '/')}` | {min(r['times'])*1000:.0f} | {med*1000:.0f} | {ratio} | {sys.argv[2] if i == 0 else ''} |")
 PY
 }
+hold_bases() { # prefix, then tag|untag: both platforms' base images stay stored (a prune between runs
+    # would otherwise drop whichever the FROM name no longer points at, and each run would copy its blobs)
+    for p in amd64 arm64; do
+        if [ "$2" = tag ]; then
+            $1 podman pull -q --tls-verify=false --platform "linux/$p" "$TBX_TEST_BUSYBOX_REF" >/dev/null
+            $1 podman tag "$TBX_TEST_BUSYBOX_REF" "localhost/tbxb-base:$p"
+        else
+            $1 podman untag "localhost/tbxb-base:$p" >/dev/null 2>&1 || true
+        fi
+    done
+}
 if [ "$was" != missing ]; then
     for who in root rootless; do
         pre=""; [ "$who" = rootless ] && pre=$as_user
+        hold_bases "$pre" tag
         hyperfine --style none --runs "$RUNS" --export-json "$OUT/build-$who.json" \
             --prepare "$(clean "$pre"); echo 1 > $host_entry" \
             "$pre podman build -q --tls-verify=false --platform linux/amd64,linux/arm64 --manifest localhost/tbxb-pm:1 $bctx" \
@@ -46,6 +58,7 @@ if [ "$was" != missing ]; then
             "$pre $TBX build $bctx --arch amd64,arm64 --tag localhost/tbxb-tb:1 --no-tls-verify --json" >/dev/null
         row+=$(rows_of "$OUT/build-$who.json" "goal <= 1.05x ($who), nothing registered on the host")$'\n'
         sh -c "$(clean "$pre")"
+        hold_bases "$pre" untag
     done
 fi
 restore; trap - EXIT

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +24,64 @@ class ElfInfo:
 
 
 def read(path: str | Path) -> ElfInfo:
-    """Read an ELF file's header; TbxError if it is missing or not ELF."""
+    """Read an ELF file's header; TbxError if it is missing or not ELF. Answers for a file that
+    has not changed (same device, inode, size, mtime and ctime) come from a small cache in the
+    runtime directory, which spares every command that checks an emulator pyelftools' import."""
+    p = str(path)
+    try:
+        st = os.stat(p)
+        key = f"{p}\0{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+    except OSError:
+        key = None
+    cache = _load_cache() if key else {}
+    hit = cache.get(key) if key else None
+    if isinstance(hit, list) and len(hit) == 4:
+        return ElfInfo(p, int(hit[0]), int(hit[1]), bool(hit[2]), hit[3])
+    info = _read(p)
+    if key:
+        cache = {k: v for k, v in cache.items() if not k.startswith(p + "\0")}
+        cache[key] = [info.e_machine, info.elf_class, info.little_endian, info.interpreter]
+        _store_cache(cache)
+    return info
+
+
+def _cache_path() -> str | None:
+    from .status import StatusError, runtime_dir
+
+    try:
+        return os.path.join(runtime_dir(), "tbx", "elf-cache.json")
+    except StatusError:
+        return None
+
+
+def _load_cache() -> dict:
+    p = _cache_path()
+    try:
+        with open(p) as f:  # type: ignore[arg-type]
+            data = json.load(f)
+        return data if isinstance(data, dict) and len(data) < 256 else {}
+    except (OSError, TypeError, ValueError):
+        return {}
+
+
+def _store_cache(cache: dict) -> None:
+    p = _cache_path()
+    if not p:
+        return
+    try:
+        os.makedirs(os.path.dirname(p), mode=0o700, exist_ok=True)
+        tmp = f"{p}.{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump(cache, f)
+        os.replace(tmp, p)
+    except OSError:
+        pass  # a cache that cannot be written is only slower
+
+
+def _read(p: str) -> ElfInfo:
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
 
-    p = str(path)
     try:
         with open(p, "rb") as f:
             if f.read(4) != b"\x7fELF":

@@ -108,6 +108,23 @@ def registrations(who) -> list[str]:
     return out
 
 
+def copied_out(who, image: str) -> str:
+    """/arch of IMAGE, read from a container created from it and never started (no QEMU runs)."""
+    c = who.podman("create", image, "/bin/true")
+    assert c.rc == 0, c.text
+    cid = c.out.strip()
+    d = tempfile.mkdtemp(prefix="tbxt-cp-")
+    os.chmod(d, 0o777)  # the rootless user writes the copy
+    try:
+        r = who.podman("cp", f"{cid}:/arch", os.path.join(d, "arch"))
+        assert r.rc == 0, r.text
+        with open(os.path.join(d, "arch")) as f:
+            return f.read().strip()
+    finally:
+        who.podman("rm", "-f", cid)
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def assert_no_emulation(who, image: str) -> None:
     r = who.podman("run", "--rm", "--network", "host", image, "/bin/true")
     assert r.rc != 0 and "exec format error" in r.text, r.text
@@ -128,6 +145,8 @@ def test_three_arches_pushed_as_one_index(who, ctx, ref):
     # the per-arch images are in the builder's normal storage, under REF-<oci arch>
     for oci in ARCHES:
         assert who.image_id(f"{ref}-{oci}"), oci
+    # and the same answer from the stored images: a container created, never started, /arch copied out
+    assert {oci: copied_out(who, f"{ref}-{oci}") for oci in ARCHES} == ARCHES
     assert_no_emulation(who, f"{ref}-arm64")
 
 

@@ -74,10 +74,16 @@ def test_an_unknown_tag_lists_the_tags_the_repository_has(monkeypatch):
     (["-c", "a/b", "true"], False),
     (["-c", "box"], False),
     (["-c", "box", "--arch", "arm64", "true"], False),
-    (["--arch", "arm64", "true"], False),
+    (["--arch", "arm64", "true"], False),  # no container of that arch in the catalog
+    (["--arch", "s390x", "true"], True),   # exactly one
+    (["--arch=s390x", "true"], True),
+    (["--arch", "aarch64,s390x", "true"], False),
 ])
 def test_fast_run_applies_only_to_its_exact_shape(argv, applies, monkeypatch):
+    from toolbx_arch import status
+
     seen = []
+    monkeypatch.setattr(status, "catalog", lambda: {"box": "s390x"})  # not this host's real catalog
     monkeypatch.setattr(execspec, "is_ready", lambda name: True)
     monkeypatch.setattr(runner, "execvp", lambda a, env=None: seen.append(a))
     execspec.fast_run(argv)
