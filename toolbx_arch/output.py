@@ -144,3 +144,15 @@ def render_check(report) -> None:
         for where, n in notes:
             print(f"  - {where}: {n}")
     print("\n" + ("Ready." if report.ready else "Not ready: see the fixes above."))
+
+
+def wait_all(futures) -> None:
+    """Wait for parallel jobs' futures in turn, in short slices, so that Ctrl-C reaches the main
+    thread (a plain ``result()`` blocks it until the worker ends)."""
+    for f in futures:
+        while True:
+            try:
+                f.result(timeout=0.2)
+                break
+            except TimeoutError:
+                continue

@@ -303,13 +303,7 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
         pool = ThreadPoolExecutor(max_workers=n)
         futures = [pool.submit(_build_one, p, a, *how[a], base_args, printer, builds) for p, a in zip(plats, wanted)]
         try:
-            for f in futures:
-                while True:
-                    try:
-                        f.result(timeout=0.2)
-                        break
-                    except TimeoutError:
-                        continue
+            output.wait_all(futures)
         except KeyboardInterrupt:
             builds.stop_all()
             pool.shutdown(wait=True)

@@ -161,13 +161,7 @@ def multirun(command: list[str], *, arches: str, image: str | None, create_missi
     pool = ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2)
     futures = [pool.submit(_run_one, a, results[a.name], command, printer, procs, lock, stopping, find) for a in todo]
     try:
-        for f in futures:
-            while True:
-                try:
-                    f.result(timeout=0.2)
-                    break
-                except TimeoutError:
-                    continue
+        output.wait_all(futures)
     except KeyboardInterrupt:
         with lock:
             stopping.set()
