@@ -18,6 +18,12 @@ OUT=${OUT:-$here/out}
 TBX=${TBX:-$(command -v tbx)}
 mkdir -p "$OUT"
 cd /root
+# The peers, measured side by side (Debian packages).
+missing=()
+for p in hyperfine:hyperfine toolbox:podman-toolbox distrobox:distrobox; do
+    command -v "${p%%:*}" >/dev/null || missing+=("${p#*:}")
+done
+[ ${#missing[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
 REF=$TBX_TEST_INDEX_REF
 ARM_IMG=$REF-arm64
 rows=()
@@ -98,7 +104,8 @@ rm -rf "$shim"
 # 3d. create from a local image, as root (overlay): tbx vs toolbox, the same arm64 image
 podman tag "$ARM_IMG" localhost/tbxb-armlocal:1
 prep="podman rm -f --ignore tbxb-c1 tbxb-t1"
-cr=("$TBX create tbxb-c1 --arch aarch64 --image localhost/tbxb-armlocal:1-arm64")
+# (tbx is given the same name as toolbox, and finds the arch-suffixed name tbx stores it under)
+cr=("$TBX create tbxb-c1 --arch aarch64 --image localhost/tbxb-armlocal:1")
 podman tag "$ARM_IMG" localhost/tbxb-armlocal:1-arm64
 command -v toolbox >/dev/null && cr+=("toolbox create -i localhost/tbxb-armlocal:1 tbxb-t1")
 hyperfine --style none --runs "$RUNS" --prepare "$prep" --export-json "$OUT/create_root.json" "${cr[@]}" >/dev/null

@@ -10,7 +10,6 @@ import json
 import os
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,7 +88,7 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | Non
         labels[LABEL_BINFMT] = line
     # label=disable as toolbox and distrobox do: under enforcing SELinux the shared home is
     # otherwise denied.
-    argv = ["podman", "create", "--name", name, "--network", "host", "--stop-timeout", "5",
+    argv = ["podman", "create", "--pull", "never", "--name", name, "--network", "host", "--stop-timeout", "5",
             "--security-opt", "label=disable",
             "--user", "root:root", "--entrypoint", json.dumps(runtime.entrypoint())]
     for k, v in labels.items():
@@ -127,7 +126,7 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | Non
 
 
 def new_create_id() -> str:
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def remove_by_create_id(create_id: str) -> None:

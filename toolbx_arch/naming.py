@@ -14,7 +14,6 @@ Rules:
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 
@@ -142,6 +141,8 @@ def _fit_tag(base: str, suffix: str) -> str:
         base = f"t{base}"
     if len(base) + len(suffix) <= TAG_MAX:
         return base + suffix
+    import hashlib
+
     h = hashlib.sha256(base.encode()).hexdigest()[:8]
     keep = TAG_MAX - len(suffix) - len(h) - 1
     return f"{base[:keep]}-{h}{suffix}"

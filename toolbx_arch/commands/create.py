@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import sys
 
+import threading
+
 from .. import arch as archmod
-from .. import containers, hostspec, images, naming, output, progress, readiness, runner
+from .. import images, naming, runner
 from ..config import load
 from ..errors import EXIT_ENGINE, TbxError
 from ..resolve import target
@@ -21,13 +23,33 @@ def _ask(question: str) -> bool:
 
 def create(*, name: str | None, arch: str | None, image: str | None, distro: str | None, release: str | None,
            authfile: str | None, tls_verify: bool, userns: str | None, yes: bool) -> int:
-    cfg = load()
+    # Image look-ups are podman calls (~50 ms): each starts in a thread as soon as its name is
+    # known and runs while this process imports and reads the host's ELF headers.
     seen: dict[str, images.LocalImage | None] = {}
+    failure: dict[str, BaseException] = {}
+    looking: dict[str, threading.Thread] = {}
+
+    def look(n: str) -> None:
+        try:
+            seen[n] = images.inspect_local(n)
+        except BaseException as e:  # noqa: BLE001 - re-raised by local()
+            failure[n] = e
+
+    def prefetch(n: str) -> None:
+        if n not in looking:
+            looking[n] = threading.Thread(target=look, args=(n,), daemon=True)
+            looking[n].start()
 
     def local(n: str) -> images.LocalImage | None:  # one podman call per name, at most
-        if n not in seen:
-            seen[n] = images.inspect_local(n)
+        prefetch(n)
+        looking[n].join()
+        if n in failure:
+            raise failure[n]
         return seen[n]
+
+    if image and _has_arch_suffix(image):  # target() will look at it as typed
+        prefetch(image)
+    cfg = load()
 
     def local_arch_of(n: str) -> str | None:
         img = local(n)
@@ -35,63 +57,57 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
 
     # Names and arguments first: the first error shown is about what the user typed.
     t = target(image=image, distro=distro, release=release, arch=arch, cfg=cfg, local_arch_of=local_arch_of)
+    prefetch(t.local_image)
+    from .. import containers, hostspec, progress, readiness
+
     cname = naming.validate_container_name(name if name is not None else t.container)
     userns = containers.validate_userns(userns)
 
-    # The image look-up (a podman call) runs while the host checks read ELF headers.
-    import threading
-
-    failure: list[BaseException] = []
-
-    def look() -> None:
-        try:
-            local(t.local_image)
-        except BaseException as e:  # noqa: BLE001 - re-raised below
-            failure.append(e)
-
-    th = threading.Thread(target=look, daemon=True)
-    th.start()
     host_arch = archmod.host()
     emulator = None
+    if archmod.needs_emulation(t.arch, host_arch):
+        rep = readiness.require_ready(t.arch, search=cfg.emulator_paths)
+        emulator = rep.emulator.real_path if rep.emulator else None
+    runtime = hostspec.discover()
+    # The container is created while the image look-up finishes; a missing image makes
+    # `podman create --pull never` fail, and a wrong arch undoes the container.
+    made = _make(t, cname, lambda: local(t.local_image), host_arch, emulator, userns, runtime)
+    if made is not None:
+        return made
+    if containers.inspect(cname) is not None:  # say so before a long pull
+        raise _exists(cname)
+    if not (yes or _ask(f"Image {t.ref} for {t.arch.name} is not stored locally. Pull it?")):
+        raise TbxError(f"image {t.local_image} is not stored locally",
+                       fix=f"tbx create … -y, or first: tbx image pull {t.ref} --arch {t.arch.name}")
+    pulled = None
     try:
-        if archmod.needs_emulation(t.arch, host_arch):
-            rep = readiness.require_ready(t.arch, search=cfg.emulator_paths)
-            emulator = rep.emulator.real_path if rep.emulator else None
-        runtime = hostspec.discover()
-    finally:
-        th.join()
-    if failure:
-        raise failure[0]
-    img = seen[t.local_image]
-    if img is None:
-        if containers.inspect(cname) is not None:  # say so before a long pull; else podman says it
-            raise _exists(cname)
-        if not (yes or _ask(f"Image {t.ref} for {t.arch.name} is not stored locally. Pull it?")):
-            raise TbxError(f"image {t.local_image} is not stored locally",
-                           fix=f"tbx create … -y, or first: tbx image pull {t.ref} --arch {t.arch.name}")
-        pulled = None
-        try:
-            with progress.status(f"Pulling {t.ref} for {t.arch.name}") as update:
-                pulled, img, _ = images.pull(t.ref, t.arch, authfile=authfile, tls_verify=tls_verify, on_line=update)
-            return _make(t, cname, img, host_arch, emulator, userns, runtime)
-        except BaseException:
-            # create = pull + create: a create that does not happen leaves no image name either.
-            # Only a name this run's pull stored (an interrupted pull undoes its own); an image
-            # a container uses stays (podman refuses), and one with other names only loses this one.
-            if pulled is not None:
-                r = runner.run(["podman", "rmi", pulled], timeout=120)
-                if r.returncode == 0:
-                    images.forget(pulled)
-            raise
-    return _make(t, cname, img, host_arch, emulator, userns, runtime)
+        with progress.status(f"Pulling {t.ref} for {t.arch.name}") as update:
+            pulled, img, _ = images.pull(t.ref, t.arch, authfile=authfile, tls_verify=tls_verify, on_line=update)
+        made = _make(t, cname, lambda: img, host_arch, emulator, userns, runtime)
+        if made is None:
+            raise TbxError(f"image {t.local_image} disappeared right after it was pulled", exit_code=EXIT_ENGINE)
+        return made
+    except BaseException:
+        # create = pull + create: a create that does not happen leaves no image name either.
+        # Only a name this run's pull stored (an interrupted pull undoes its own); an image
+        # a container uses stays (podman refuses), and one with other names only loses this one.
+        if pulled is not None:
+            r = runner.run(["podman", "rmi", pulled], timeout=120)
+            if r.returncode == 0:
+                images.forget(pulled)
+        raise
 
 
-def _make(t, cname, img, host_arch, emulator, userns, runtime) -> int:
-    images.check_local_arch(img, t.arch)
+def _has_arch_suffix(image: str) -> bool:
+    """Whether the tag could end in ``-<arch>`` (a cheap over-approximation)."""
+    last = image.rpartition("/")[2].partition("@")[0]
+    return "-" in last.partition(":")[2]
 
-    from .. import status
 
-    status.remove(cname)  # a leftover of an earlier container of this name (it does not exist now)
+def _make(t, cname, get_image, host_arch, emulator, userns, runtime) -> int | None:
+    """Create the container; None (and nothing made) when the image is not stored locally."""
+    from .. import containers, output, progress, status
+
     create_id = containers.new_create_id()
     argv = containers.spec(name=cname, image=t.local_image, a=t.arch, host_arch=host_arch, emulator=emulator,
                            user=containers.invoking_user(), userns=userns, source=t.ref, create_id=create_id,
@@ -99,15 +115,21 @@ def _make(t, cname, img, host_arch, emulator, userns, runtime) -> int:
     with progress.status(f"Creating container {cname}"):
         attempted = False
         done = False
+        r = None
         try:
             attempted = True
             r = runner.run(argv, timeout=300)
+            if r.returncode != 0 and "already in use" in r.stderr:
+                attempted = False  # the name is another container's: nothing of ours to undo
+                raise _exists(cname)
+            img = get_image()
+            if img is None:
+                return None  # (finally: a container made anyway, from an image that just appeared, goes)
+            images.check_local_arch(img, t.arch)
             if r.returncode != 0:
-                if "already in use" in r.stderr:
-                    attempted = False  # the name is another container's: nothing of ours to undo
-                    raise _exists(cname)
                 raise TbxError(f"podman could not create container {cname}", details=r.stderr.strip()[-800:],
                                exit_code=EXIT_ENGINE)
+            status.remove(cname)  # a leftover of an earlier container of this name
             if userns == "auto":  # the status directory belongs to the container's root
                 info = containers.inspect(cname)
                 if info is None:
@@ -122,7 +144,7 @@ def _make(t, cname, img, host_arch, emulator, userns, runtime) -> int:
             done = True
             status.catalog_update(add={cname: t.arch.name})
         finally:
-            if attempted and not done:
+            if attempted and not done and (r is None or r.returncode == 0):  # it may exist: undo it
                 containers.remove_by_create_id(create_id)
                 status.remove(cname)
     mode = archmod.mode(t.arch, host_arch)

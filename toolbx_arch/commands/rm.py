@@ -25,11 +25,29 @@ def remove_container(name: str, *, force: bool) -> None:
     status.catalog_update(remove=(name,))
 
 
+def _remove_if_ours(name: str, *, force: bool) -> bool:
+    """One podman call that removes NAME only if it is a tbx container (podman ANDs the two
+    filters). False when nothing was removed: the caller then finds out why."""
+    import re
+
+    r = runner.run(["podman", "rm", *(["--force", "--time", "2"] if force else []),
+                    "--filter", f"label={naming.MANAGED_FILTER}", "--filter", f"name=^{re.escape(name)}$"],
+                   timeout=120)
+    if r.returncode != 0 or not r.stdout.strip():
+        return False
+    status.remove(name)
+    status.catalog_update(remove=(name,))
+    return True
+
+
 def rm(names: list[str], *, force: bool, all_: bool) -> int:
     if not names and not all_:
         raise TbxError("no container named", fix="tbx rm NAME…, or tbx rm --all")
     for n in names:
         naming.validate_container_name(n)
+    if len(names) == 1 and not all_ and _remove_if_ours(names[0], force=force):
+        print(names[0])
+        return 0
     if all_:
         from ..containers import list_managed
 
