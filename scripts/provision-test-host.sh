@@ -25,7 +25,7 @@ log() { printf '[provision] %s\n' "$*" >&2; }
 
 [ "$(id -u)" = 0 ] || { echo "provision-test-host.sh must run as root" >&2; exit 1; }
 
-bash "$here/install-host-packages.sh" debootstrap docker-registry apache2-utils busybox-static tmux hyperfine man-db
+bash "$here/install-host-packages.sh" debootstrap docker-registry apache2-utils busybox-static tmux hyperfine man-db zsh fish pipx
 mkdir -p "$cache" "$state"
 
 # --- podman settings ------------------------------------------------------------------

@@ -29,7 +29,7 @@ Configuration: $XDG_CONFIG_HOME/tbx/config.toml (default ~/.config/tbx/config.to
 See tbx(1).
 """
 
-app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False,
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]}, rich_markup_mode=None)
 image_app = typer.Typer(help="Inspect and pull images of a given architecture.", no_args_is_help=True,
                         context_settings={"help_option_names": ["-h", "--help"]}, rich_markup_mode=None)
@@ -88,7 +88,7 @@ AuthOpt = typer.Option(None, "--authfile", metavar="FILE", help="Registry creden
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
-@app.command()
+@app.command(short_help="Check that this host can run containers of each arch.")
 def check(
     arch: Optional[List[str]] = typer.Option(None, "--arch", "-a", metavar="ARCH", autocompletion=_complete_arch,
                                              help="Check only this architecture (repeatable)."),
@@ -104,9 +104,9 @@ def check(
     raise typer.Exit(cmd(arch or None, json_out=json_out))
 
 
-@app.command()
+@app.command(short_help="Create a toolbox container of an architecture.")
 def create(
-    name: Optional[str] = typer.Argument(None, help="Container name (default: image basename-tag[-arch])."),
+    name: Optional[str] = typer.Argument(None, metavar="[NAME]", help="Container name (default: image basename-tag[-arch])."),
     arch: Optional[str] = ArchOpt,
     image: Optional[str] = typer.Option(None, "--image", "-i", metavar="REF", autocompletion=_complete_image,
                                         help="Image to create the container from."),
@@ -125,9 +125,9 @@ def create(
                          tls_verify=tls_verify, userns=userns, yes=yes))
 
 
-@app.command()
+@app.command(short_help="Open an interactive shell in a container, as you.")
 def enter(
-    name: Optional[str] = typer.Argument(None, autocompletion=_complete_container, help="Container to enter."),
+    name: Optional[str] = typer.Argument(None, metavar="[NAME]", autocompletion=_complete_container, help="Container to enter."),
     arch: Optional[str] = ArchOpt,
     distro: Optional[str] = typer.Option(None, "--distro", "-d", metavar="DISTRO", help="Find the container by distribution."),
     release: Optional[str] = typer.Option(None, "--release", "-r", metavar="RELEASE", help="Find the container by release."),
@@ -138,7 +138,8 @@ def enter(
     raise typer.Exit(cmd(name=name, arch=arch, distro=distro, release=release))
 
 
-@app.command(context_settings={"allow_interspersed_args": False})
+@app.command(context_settings={"allow_interspersed_args": False},
+             short_help="Run a command in a container, or in one per arch.")
 def run(
     command: List[str] = typer.Argument(..., metavar="COMMAND [ARG]...", help="Command to run."),
     container: Optional[str] = typer.Option(None, "--container", "-c", metavar="NAME",
@@ -160,7 +161,7 @@ def run(
                          create_missing=create_missing, jobs=jobs, json_out=json_out, tls_verify=tls_verify))
 
 
-@app.command()
+@app.command(short_help="Build a multi-arch image: no root, no host binfmt entry.")
 def build(
     context: str = typer.Argument(".", metavar="[CONTEXT]", help="Build context directory (default: the current one)."),
     arch: str = typer.Option(..., "--arch", "-a", metavar="ARCH[,ARCH…]", autocompletion=_complete_arch,
@@ -197,7 +198,7 @@ def build(
                          tls_verify=tls_verify))
 
 
-@app.command("list")
+@app.command("list", short_help="List tbx containers and images.")
 def list_(
     containers: bool = typer.Option(False, "--containers", "-c", help="Only containers."),
     images: bool = typer.Option(False, "--images", "-i", help="Only images."),
@@ -210,9 +211,9 @@ def list_(
     raise typer.Exit(cmd(containers=containers, images=images, arch=arch, json_out=json_out))
 
 
-@app.command()
+@app.command(short_help="Remove tbx containers.")
 def rm(
-    names: Optional[List[str]] = typer.Argument(None, metavar="NAME...", autocompletion=_complete_container,
+    names: Optional[List[str]] = typer.Argument(None, metavar="[NAME]...", autocompletion=_complete_container,
                                                 help="Containers to remove."),
     force: bool = typer.Option(False, "--force", "-f", help="Remove running containers too."),
     all_: bool = typer.Option(False, "--all", "-a", help="Remove every tbx container."),
@@ -223,9 +224,9 @@ def rm(
     raise typer.Exit(cmd(names or [], force=force, all_=all_))
 
 
-@app.command()
+@app.command(short_help="Remove images tbx stored.")
 def rmi(
-    images: Optional[List[str]] = typer.Argument(None, metavar="IMAGE...", autocompletion=_complete_image,
+    images: Optional[List[str]] = typer.Argument(None, metavar="[IMAGE]...", autocompletion=_complete_image,
                                                  help="Images to remove."),
     force: bool = typer.Option(False, "--force", "-f", help="Also remove containers using them."),
     all_: bool = typer.Option(False, "--all", "-a", help="Remove every image tbx pulled."),
@@ -236,7 +237,26 @@ def rmi(
     raise typer.Exit(cmd(images or [], force=force, all_=all_))
 
 
-@image_app.command("inspect")
+@app.command(short_help="Print the shell completion script for bash, zsh or fish.")
+def completion(
+    shell: str = typer.Argument(..., metavar="SHELL", autocompletion=lambda: ["bash", "zsh", "fish"],
+                                help="bash, zsh or fish."),
+) -> None:
+    """Print the completion script for SHELL on stdout; nothing is installed or edited.
+
+    Load it for the current shell with: source <(tbx completion bash), or
+    tbx completion zsh > "${fpath[1]}/_tbx", or tbx completion fish | source. Packages install
+    the same scripts system-wide.
+    """
+    from .docs import SHELLS, completion_script
+    from .errors import TbxError
+
+    if shell not in SHELLS:
+        raise TbxError(f"no completion for shell {shell!r}", fix=f"Use one of: {', '.join(SHELLS)}")
+    sys.stdout.write(completion_script(shell))
+
+
+@image_app.command("inspect", short_help="Inspect an image in a registry for an arch.")
 def image_inspect(
     ref: str = typer.Argument(..., metavar="REF", help="Image reference in a registry."),
     arch: Optional[str] = ArchOpt,
@@ -250,7 +270,7 @@ def image_inspect(
     raise typer.Exit(cmd(ref, arch=arch, authfile=authfile, tls_verify=tls_verify, json_out=json_out))
 
 
-@image_app.command("pull")
+@image_app.command("pull", short_help="Pull an image of an arch into local storage.")
 def image_pull(
     ref: str = typer.Argument(..., metavar="REF", help="Image reference in a registry."),
     arch: Optional[str] = ArchOpt,
@@ -265,20 +285,23 @@ def image_pull(
 
 def _refuse_bundled_values(cmd, args: list[str]) -> None:
     """``-rel`` would be ``-r el``: refuse a short option glued to its value, which is far more
-    often a name that starts with '-' (names cannot) than a deliberate spelling."""
-    import click
-
+    often a name that starts with '-' (names cannot) than a deliberate spelling. A number is
+    taken as meant (``-j2``). Duck-typed: typer >= 0.25 vendors click under another name."""
     from .errors import TbxError
 
+    def is_group(c) -> bool:
+        return hasattr(c, "commands")
+
     i = 0
-    while isinstance(cmd, click.Group) and i < len(args) and not args[i].startswith("-"):
+    while is_group(cmd) and i < len(args) and not args[i].startswith("-"):
         cmd = cmd.commands.get(args[i])
         i += 1
         if cmd is None:
             return
-    if cmd is None or isinstance(cmd, click.Group):
+    if cmd is None or is_group(cmd):
         return
-    opts = [p for p in cmd.params if isinstance(p, click.Option) and not p.is_flag and not p.count]
+    opts = [p for p in cmd.params
+            if getattr(p, "param_type_name", "") == "option" and not p.is_flag and not p.count]
     shorts = {o for p in opts for o in p.opts if len(o) == 2}
     longs = {o for p in opts for o in p.opts if o.startswith("--")}
     interspersed = cmd.context_settings.get("allow_interspersed_args", True)
@@ -292,7 +315,7 @@ def _refuse_bundled_values(cmd, args: list[str]) -> None:
             j += 2 if tok in longs else 1
             continue
         if tok.startswith("-") and len(tok) > 1:
-            if tok[:2] in shorts and len(tok) > 2:
+            if tok[:2] in shorts and len(tok) > 2 and not tok[2:].isdigit():
                 raise TbxError(f"'{tok}' would be read as option {tok[:2]} with the value '{tok[2:]}'",
                                fix=f"Write '{tok[:2]} {tok[2:]}' for that; names cannot start with '-'")
             j += 2 if tok in shorts else 1
@@ -307,10 +330,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     from typer import Abort, Exit
 
-    try:  # typer >= 0.25 vendors click; older releases use click itself
-        from typer.exceptions import TyperException as UsageProblem
-    except ImportError:
-        from click.exceptions import ClickException as UsageProblem
+    from typer.exceptions import TyperException as UsageProblem  # typer vendors click (>= 0.27)
 
     from .errors import TbxError
 
@@ -327,6 +347,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         import typer.main
 
+        if "_TBX_COMPLETE" in os.environ:  # a shell asks for completions (scripts: tbx completion)
+            from typer._completion_classes import completion_init
+
+            completion_init()
         cmd = typer.main.get_command(app)
         _refuse_bundled_values(cmd, args)
         rc = cmd(args=args, prog_name="tbx", standalone_mode=False)
@@ -344,7 +368,9 @@ def main(argv: list[str] | None = None) -> None:
         path = ctx.command_path if ctx is not None else "tbx"
         msg = e.format_message() if hasattr(e, "format_message") else str(e)
         hint = "an argument that starts with '-' goes after '--'; " if "No such option" in msg else ""
-        print(f"Error: {msg}\nFix: {hint}see '{path} --help'", file=sys.stderr)
+        from .output import print_error
+
+        print_error(TbxError(msg, fix=f"{hint}see '{path} --help'"))
         rc = 1
     except Exception as e:  # a bug: a traceback only with --log-level debug
         if os.environ.get("TBX_LOG_LEVEL") == "debug":

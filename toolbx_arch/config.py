@@ -8,13 +8,15 @@
     "debian" = "quay.io/toolbx-images/debian-toolbox:{release}"
     "debian:12" = "registry.example.org/debian-toolbox:12"
 
-A file that does not parse, an unknown key or a value of the wrong type is a TbxError naming
-the file and the key.
+A file that does not parse or a value of the wrong type is a TbxError naming the file and the
+key. An unknown key is a warning naming it, and is ignored: a file written for a newer tbx must
+not lock an older one out. A relative $XDG_CONFIG_HOME is ignored, as the XDG spec says.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +26,9 @@ SYSTEM_FILE = Path("/etc/tbx/config.toml")
 
 
 def user_file() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    base = os.environ.get("XDG_CONFIG_HOME") or ""
+    if not os.path.isabs(base):  # unset, empty or relative: the XDG default
+        base = os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / "tbx" / "config.toml"
 
 
@@ -94,9 +98,12 @@ def _merge(cfg: Config, path: Path) -> None:
         raise _bad(path, "", f"is not valid TOML: {str(e).splitlines()[0][:200]}") from None
     except (RecursionError, MemoryError, ValueError) as e:
         raise _bad(path, "", f"is not valid TOML ({type(e).__name__}: nested too deeply or too large)") from None
-    for key, value in data.items():
+    for key, value in list(data.items()):
         if key not in _KEYS:
-            raise _bad(path, key, f"unknown key {key!r} (known: {', '.join(_KEYS)})")
+            print(f"Warning: configuration file {path}: unknown key {key!r} ignored "
+                  f"(known: {', '.join(_KEYS)})", file=sys.stderr)
+            del data[key]
+            continue
         if not isinstance(value, _KEYS[key]):
             raise _bad(path, key, f"{key!r} must be a {_KEYS[key].__name__}, not {type(value).__name__}")
     if "default_arch" in data:

@@ -61,7 +61,7 @@ emulator_paths = ["/opt/qemu/bin"]    # searched before the usual places
 "fedora:44" = "registry.example.org/fedora-toolbox:44"
 .fi
 .PP
-A file that does not parse, an unknown key or a wrong type is an error naming the file and key."""
+A file that does not parse or a wrong type is an error naming the file and key; an unknown key is a warning naming it (a file written for a newer tbx still works)."""
 
 
 def _esc(text: str) -> str:
@@ -101,6 +101,27 @@ def _options(cmd) -> list[tuple[str, str]]:
     return rows
 
 
+ENVIRONMENT = [
+    ("TBX_LOG_LEVEL", "debug, info, warning or error, as --log-level; debug shows every external command run "
+                      "and gives a traceback for an internal error."),
+    ("TBX_READY_TIMEOUT", "Seconds to wait for a container's init to become ready (default 90)."),
+    ("TBX_CONTAINER, TBX_ARCH", "Set by tbx inside its containers: the container's name and architecture."),
+    ("CONTAINER_HOST", "Read by podman and skopeo, which tbx runs: a remote podman service is used as they use it."),
+    ("XDG_CONFIG_HOME", "The user's configuration directory (default ~/.config); a relative value is ignored."),
+    ("XDG_DATA_HOME", "The user's data directory (default ~/.local/share): the index of images tbx stored."),
+    ("XDG_RUNTIME_DIR", "The user's runtime directory (default /run/user/UID): container status, locks and "
+                        "caches. Root always uses /run."),
+]
+FILES = [
+    ("$XDG_CONFIG_HOME/tbx/config.toml, /etc/tbx/config.toml", "Configuration (see tbx(1), CONFIGURATION)."),
+    ("$XDG_DATA_HOME/tbx/images.json, /var/lib/tbx/images.json (root)",
+     "The image names tbx stored: tbx rmi removes only these."),
+    ("$XDG_RUNTIME_DIR/tbx/, /run/tbx/ (root)", "Container status and the arch catalog, build namespace holders, "
+                                                 "the emulator check cache."),
+    ("/var/lib/tbx/build-storage", "Root's build storage for tbx build (results are moved into root's storage)."),
+]
+
+
 def man_page(full: str, cmd) -> str:
     page = "tbx" if full == "tbx" else "tbx-" + full.replace(" ", "-")
     first = (cmd.help or "").strip().splitlines()[0] if cmd.help else ""
@@ -130,6 +151,12 @@ def man_page(full: str, cmd) -> str:
         lines.append(".SH EXAMPLES")
         for title, code in EXAMPLES[full]:
             lines += [".PP", _esc(title) + ":", ".PP", ".nf", ".RS 4", _esc(code), ".RE", ".fi"]
+    lines.append(".SH ENVIRONMENT")
+    for k, v in ENVIRONMENT:
+        lines += [".TP", f".B {_esc(k)}", _esc(v)]
+    lines.append(".SH FILES")
+    for k, v in FILES:
+        lines += [".TP", f".I {_esc(k)}", _esc(v)]
     lines.append(".SH EXIT STATUS")
     for code, what in EXIT_STATUS:
         lines += [".TP", f".B {code}", _esc(what)]
@@ -142,7 +169,18 @@ def man_page(full: str, cmd) -> str:
 def completion_script(shell: str) -> str:
     from typer._completion_shared import get_completion_script
 
-    return get_completion_script(prog_name="tbx", complete_var="_TBX_COMPLETE", shell=shell).rstrip() + "\n"
+    text = get_completion_script(prog_name="tbx", complete_var="_TBX_COMPLETE", shell=shell).rstrip() + "\n"
+    if shell == "zsh":
+        # Autoloaded from $fpath as _tbx, the file's body runs on the first Tab: it must complete
+        # then, not only define the function (else the first Tab does nothing). Sourced, it
+        # registers the function as before.
+        text = text.replace("compdef _tbx_completion tbx\n",
+                            'if [[ "${funcstack[1]}" == "_tbx" ]]; then\n'
+                            '  _tbx_completion "$@"\n'
+                            "else\n"
+                            "  compdef _tbx_completion tbx\n"
+                            "fi\n")
+    return text
 
 
 def generate() -> dict[str, str]:

@@ -3,7 +3,8 @@
 
 - ``tbx run -c NAME CMD…`` / ``tbx run --arch A CMD…`` and ``tbx enter NAME`` / ``--arch A`` on
   a ready container go straight to ``podman exec`` (``execspec``);
-- ``tbx list [--json] [-c] [-i] [--arch A]`` and ``tbx rm [-f] NAME…`` run their plain command
+- ``tbx list [--json] [-c] [-i] [--arch A]``, ``tbx rm [-f] NAME…`` and
+  ``tbx create [NAME] --arch A [--image REF] [--userns M] [-y]`` run their plain command
   functions, which use only the standard library and the podman CLI.
 
 Anything else, ``--help`` included, goes to the typer CLI (``cli``)."""
@@ -45,6 +46,33 @@ def _rm_args(argv: list[str]):
     return (names, force) if names else None
 
 
+def _create_args(argv: list[str]):
+    """``tbx create [NAME] --arch A [--image REF] [--userns M] [-y]`` (any order), or None."""
+    opts = {"--arch": "arch", "--image": "image", "-i": "image", "--userns": "userns"}
+    got: dict = {"name": None, "arch": None, "image": None, "userns": None, "yes": False}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        key, _, val = a.partition("=")
+        if a in ("-y", "--assumeyes"):
+            got["yes"] = True
+        elif key in opts and "=" in a and key.startswith("--"):
+            if got[opts[key]] is not None or not val:
+                return None
+            got[opts[key]] = val
+        elif a in opts:
+            if i + 1 >= len(argv) or got[opts[a]] is not None or argv[i + 1].startswith("-"):
+                return None
+            got[opts[a]] = argv[i + 1]
+            i += 1
+        elif a.startswith("-") or got["name"] is not None:
+            return None
+        else:
+            got["name"] = a
+        i += 1
+    return got if got["arch"] else None
+
+
 def main() -> None:
     import signal
 
@@ -67,6 +95,10 @@ def main() -> None:
 
 def _main() -> None:
     args = sys.argv[1:]
+    if "--json" in args or "--format" in args or "--format=json" in args:
+        from . import output
+
+        args, output.json_errors = output.normalize_json_args(args)
     head = args[:1]
     try:
         if head == ["run"]:
@@ -88,6 +120,11 @@ def _main() -> None:
 
         names, force = _rm_args(args[1:])
         _plain(lambda: rm(names, force=force, all_=False))
+    elif head == ["create"] and _create_args(args[1:]) is not None:
+        from .commands.create import create
+
+        a = _create_args(args[1:])
+        _plain(lambda: create(distro=None, release=None, authfile=None, tls_verify=True, **a))
     from .cli import main as cli_main
 
     cli_main(args)

@@ -10,7 +10,51 @@ from typing import Any, Iterable, Sequence
 from .errors import TbxError
 
 
+JSON_SCHEMA = 1
+json_errors = False  # set by the entry point when the command was given --json / --format json
+
+_VALUE_OPTS = frozenset(("-c", "--container", "--arch", "-a", "-i", "--image", "-d", "--distro", "-r", "--release",
+                         "-j", "--jobs", "--userns", "--authfile", "--tag", "-t", "--file", "-f", "--build-arg",
+                         "--log-level"))
+_JSON_COMMANDS = frozenset(("check", "list", "image", "build", "run"))
+
+
+def normalize_json_args(args: list[str]) -> tuple[list[str], bool]:
+    """Turn podman's ``--format json`` / ``--format=json`` into ``--json`` among tbx's own options
+    (never inside the command ``tbx run`` runs), and tell whether JSON output was asked for."""
+    if not args or args[0] not in _JSON_COMMANDS:
+        return args, False
+    out, wanted, i = [args[0]], False, 1
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            out += args[i:]
+            break
+        if a in ("--format=json", "--json") or (a == "--format" and i + 1 < len(args) and args[i + 1] == "json"):
+            out.append("--json")
+            wanted = True
+            i += 2 if a == "--format" else 1
+            continue
+        out.append(a)
+        if a in _VALUE_OPTS and i + 1 < len(args):
+            out.append(args[i + 1])
+            i += 2
+            continue
+        if args[0] == "run" and not a.startswith("-"):  # the command: the rest is its own
+            out += args[i + 1:]
+            break
+        i += 1
+    return out, wanted
+
+
+def error_json(e: TbxError) -> dict:
+    return {"schema": JSON_SCHEMA, "error": {"message": e.message, "fix": e.fix, "details": e.details,
+                                             "exit_code": e.exit_code}}
+
+
 def print_error(e: TbxError) -> None:
+    if json_errors:  # scripts read stdout; the human form still goes to stderr
+        print(json.dumps(error_json(e), indent=2), flush=True)
     lines = [f"Error: {e.message}"]
     if e.details:
         lines.append(e.details)

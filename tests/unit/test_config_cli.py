@@ -28,7 +28,6 @@ def test_config_values(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("text,key", [
     ("default_arch = 'arm65'\n", "default_arch"),
-    ("bogus = 1\n", "bogus"),
     ("emulator_paths = 'x'\n", "emulator_paths"),
     ("emulator_paths = ['relative']\n", "emulator_paths"),
     ("[images]\ndebian = 12\n", "images.debian"),
@@ -41,6 +40,36 @@ def test_bad_config_names_file_and_key(tmp_path, monkeypatch, text, key):
     assert str(tmp_path / "tbx" / "config.toml") in e.value.message
     if key:
         assert key in (e.value.details or "") + e.value.message
+
+
+def test_unknown_key_warns_by_name_and_the_rest_still_applies(tmp_path, monkeypatch, capsys):
+    write(tmp_path, monkeypatch, 'from_a_newer_tbx = 1\ndefault_arch = "arm64"\n')
+    c = config.load()
+    assert c.default_arch == "arm64"
+    err = capsys.readouterr().err
+    assert "'from_a_newer_tbx'" in err and "ignored" in err and str(tmp_path / "tbx" / "config.toml") in err
+
+
+def test_wrong_type_of_a_known_key_stays_an_error(tmp_path, monkeypatch):
+    write(tmp_path, monkeypatch, "default_arch = 64\n")
+    with pytest.raises(TbxError):
+        config.load()
+
+
+@pytest.mark.parametrize("value", ["relative/dir", "", "./x"])
+def test_relative_xdg_config_home_is_ignored(monkeypatch, tmp_path, value):
+    monkeypatch.setenv("XDG_CONFIG_HOME", value)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert config.user_file() == tmp_path / ".config" / "tbx" / "config.toml"
+
+
+def test_unknown_key_does_not_block_a_command(tmp_path):
+    (tmp_path / "tbx").mkdir()
+    (tmp_path / "tbx" / "config.toml").write_text("some_future_key = true\n")
+    r = subprocess.run([sys.executable, "-m", "toolbx_arch.cli", "check", "--arch", "x86_64", "--json"],
+                       capture_output=True, text=True, env={"XDG_CONFIG_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert "some_future_key" in r.stderr and "Traceback" not in r.stderr
+    assert r.stdout.lstrip().startswith("{"), r.stdout
 
 
 def run_cli(*args):

@@ -54,3 +54,25 @@ def test_man_pages_render():
         assert not r.stderr.strip(), (page, r.stderr)
     out = subprocess.run(["man", "-l", str(ROOT / "man/tbx.1")], capture_output=True, text=True).stdout
     assert "CONFIGURATION" in out and "tbx create" in out and "EXAMPLES" in out
+
+
+def test_man_pages_have_environment_files_and_argument_help_and_tbx1_does_not_cite_itself():
+    generated = docs.generate()
+    for rel, text in generated.items():
+        if rel.startswith("man/"):
+            assert ".SH ENVIRONMENT" in text and ".SH FILES" in text and "TBX_LOG_LEVEL" in text, rel
+            assert "\n\\&\n" not in text, f"{rel}: an option or argument without help text"
+    see_also = generated["man/tbx.1"].split(".SH SEE ALSO", 1)[1]
+    assert "tbx(1)" not in see_also
+    create = generated["man/tbx-create.1"]
+    assert "[OPTIONS] [NAME]" in create and "Container name" in create
+
+
+def test_completion_command_prints_the_packaged_scripts():
+    for shell, fname in docs.SHELLS.items():
+        r = subprocess.run([sys.executable, "-m", "toolbx_arch.cli", "completion", shell], capture_output=True,
+                           text=True)
+        assert r.returncode == 0 and r.stdout == (ROOT / "completions" / fname).read_text(), shell
+    r = subprocess.run([sys.executable, "-m", "toolbx_arch.cli", "--help"], capture_output=True, text=True)
+    assert "--install-completion" not in r.stdout and "completion" in r.stdout
+    assert "..." not in r.stdout.split("Commands:", 1)[1], "a command summary is cut off"

@@ -15,7 +15,7 @@ def inspect(ref: str, *, arch: str | None, authfile: str | None, tls_verify: boo
     a = _arch(arch)
     info = skopeo.inspect(ref, a, authfile=authfile, tls_verify=tls_verify)
     if json_out:
-        output.print_json(info.as_dict())
+        output.print_json({"schema": output.JSON_SCHEMA, **info.as_dict()})
         return 0
     d = info.as_dict()
     rows = [("reference", info.reference), ("platform", d["platform"]), ("digest", info.digest),

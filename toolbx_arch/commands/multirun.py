@@ -185,7 +185,8 @@ def multirun(command: list[str], *, arches: str, image: str | None, create_missi
     ordered = [results[a.name] for a in wanted]
     ok = all(r.ok for r in ordered)
     if json_out:
-        output.print_json({"ok": ok, "command": command, "results": [r.as_dict() for r in ordered]})
+        output.print_json({"schema": output.JSON_SCHEMA, "ok": ok, "command": command,
+                           "results": [r.as_dict() for r in ordered]})
     else:
         print()
         output.table(None, ["ARCH", "CONTAINER", "EXIT", "TIME", "RESULT"],
