@@ -91,12 +91,53 @@ def supported_summary() -> str:
     return ", ".join(parts)
 
 
+# The options that name an architecture, everywhere: podman's --platform takes the same values.
+ARCH_FLAGS = ("--arch", "--platform")
+# OCI variants each arch accepts in a platform string (linux/arm64/v8); any other contradicts it.
+VARIANTS: dict[str, tuple[str, ...]] = {"aarch64": ("v8",), "armv7": ("v7",)}
+
+
 def lookup(name: str) -> Arch | None:
-    return _BY_NAME.get(name.strip().lower()) if name else None
+    """Any spelling of an architecture, or a platform string (``linux/arm64/v8``); None if unknown."""
+    if not name:
+        return None
+    if "/" in name:
+        try:
+            return _platform(name)
+        except TbxError:
+            return None
+    return _BY_NAME.get(name.strip().lower())
+
+
+def _platform(text: str) -> Arch:
+    """``OS/ARCH[/VARIANT]`` as podman's --platform takes it: OS must be linux, the variant must
+    be the one the arch has (arm64/v8, arm/v7)."""
+    parts = text.strip().lower().split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise TbxError(f"{text!r} is not a platform", details="A platform is OS/ARCH[/VARIANT], e.g. linux/arm64/v8",
+                       fix="Use e.g. --platform linux/arm64, or --arch aarch64")
+    os_name, arch_name = parts[0], parts[1]
+    variant = parts[2] if len(parts) == 3 else None
+    if os_name != "linux":
+        raise TbxError(f"platform {text!r} is for {os_name}: tbx runs Linux containers only",
+                       fix=f"Use linux/{arch_name}")
+    a = _BY_NAME.get(arch_name)
+    if a is None:
+        raise TbxError(f"architecture {arch_name!r} (in platform {text!r}) is not supported",
+                       details=f"Supported: {supported_summary()}", fix="Use e.g. --platform linux/arm64")
+    if variant is not None and variant not in VARIANTS.get(a.name, ()):
+        known = VARIANTS.get(a.name)
+        raise TbxError(f"platform {text!r}: variant {variant} contradicts {a.name}",
+                       details=(f"{a.name} is {a.platform}" if known else f"{a.name} has no variants in tbx"),
+                       fix=f"Use --platform {a.platform}")
+    return a
 
 
 def resolve(name: str) -> Arch:
-    """Resolve any spelling of an architecture; a clear TbxError for an unknown one."""
+    """Resolve any spelling of an architecture or a platform string; a clear TbxError for an
+    unknown one."""
+    if name and "/" in name:
+        return _platform(name)
     arch = lookup(name or "")
     if arch is None:
         shown = repr(name) if name else "an empty name"

@@ -6,6 +6,7 @@ Imports of rich and pyelftools happen inside the commands that need them, so
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import sys
@@ -35,7 +36,11 @@ image_app = typer.Typer(help="Inspect and pull images of a given architecture.",
                         context_settings={"help_option_names": ["-h", "--help"]}, rich_markup_mode=None)
 app.add_typer(image_app, name="image")
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
+class LogLevel(str, enum.Enum):  # typer makes a click.Choice of it: checked, listed in --help, completed
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
 
 
 def _complete_arch(incomplete: str) -> list[str]:
@@ -63,26 +68,22 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-def _log_level(value: str) -> str:
-    if value.lower() not in LOG_LEVELS:
-        raise typer.BadParameter(f"choose one of: {', '.join(LOG_LEVELS)}")
-    return value.lower()
-
-
 @app.callback()
 def _root(
-    log_level: str = typer.Option("warning", "--log-level", callback=_log_level, metavar="LEVEL",
-                                  help="debug, info, warning or error; debug shows every external command run."),
+    log_level: LogLevel = typer.Option(LogLevel.warning, "--log-level", case_sensitive=False, metavar="LEVEL",
+                                       help="debug, info, warning or error; debug shows every external command run."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Show the version and exit."),
 ) -> None:
-    logging.basicConfig(level=getattr(logging, log_level.upper()), format="tbx: %(levelname)s: %(message)s",
+    level = log_level.value
+    logging.basicConfig(level=getattr(logging, level.upper()), format="tbx: %(levelname)s: %(message)s",
                         stream=sys.stderr)
-    os.environ["TBX_LOG_LEVEL"] = log_level
+    os.environ["TBX_LOG_LEVEL"] = level
 
 
-ArchOpt = typer.Option(None, "--arch", "-a", metavar="ARCH", autocompletion=_complete_arch,
-                       help="Architecture: aarch64/arm64, x86_64/amd64, armv7/arm, i386, ppc64le, s390x, riscv64.")
+ArchOpt = typer.Option(None, "--arch", "--platform", metavar="ARCH", autocompletion=_complete_arch,
+                       help="Architecture: aarch64/arm64, x86_64/amd64, armv7/arm, i386, ppc64le, s390x, riscv64; "
+                            "or a platform as podman's --platform takes it (linux/arm64/v8).")
 TlsOpt = typer.Option(True, "--tls-verify/--no-tls-verify", help="Require HTTPS and verify certificates.")
 AuthOpt = typer.Option(None, "--authfile", metavar="FILE", help="Registry credentials file (podman login format).")
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
@@ -90,8 +91,8 @@ JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 @app.command(short_help="Check that this host can run containers of each arch.")
 def check(
-    arch: Optional[List[str]] = typer.Option(None, "--arch", "-a", metavar="ARCH", autocompletion=_complete_arch,
-                                             help="Check only this architecture (repeatable)."),
+    arch: Optional[List[str]] = typer.Option(None, "--arch", "--platform", metavar="ARCH", autocompletion=_complete_arch,
+                                             help="Check only this architecture or platform (repeatable)."),
     json_out: bool = JsonOpt,
 ) -> None:
     """Check whether this host can run containers of each architecture, and how to fix it.
@@ -144,13 +145,14 @@ def run(
     command: List[str] = typer.Argument(..., metavar="COMMAND [ARG]...", help="Command to run."),
     container: Optional[str] = typer.Option(None, "--container", "-c", metavar="NAME",
                                             autocompletion=_complete_container, help="Container to run in."),
-    arch: Optional[str] = typer.Option(None, "--arch", "-a", metavar="ARCH[,ARCH…]", autocompletion=_complete_arch,
-                                       help="Architecture; several separated by commas run the command in each."),
+    arch: Optional[str] = typer.Option(None, "--arch", "--platform", metavar="ARCH[,ARCH…]", autocompletion=_complete_arch,
+                                       help="Architecture or platform; several separated by commas run the command in each."),
     image: Optional[str] = typer.Option(None, "--image", "-i", metavar="REF", help="With several arches: the image's containers."),
     distro: Optional[str] = typer.Option(None, "--distro", "-d", metavar="DISTRO", help="Find the container by distribution."),
     release: Optional[str] = typer.Option(None, "--release", "-r", metavar="RELEASE", help="Find the container by release."),
     create_missing: bool = typer.Option(False, "--create", help="With several arches: create missing containers."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="With several arches: how many at once (default: CPUs)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, metavar="N",
+                                       help="With several arches: how many at once (default: CPUs)."),
     json_out: bool = typer.Option(False, "--json", help="With several arches: print results as JSON."),
     tls_verify: bool = TlsOpt,
 ) -> None:
@@ -164,8 +166,8 @@ def run(
 @app.command(short_help="Build a multi-arch image: no root, no host binfmt entry.")
 def build(
     context: str = typer.Argument(".", metavar="[CONTEXT]", help="Build context directory (default: the current one)."),
-    arch: str = typer.Option(..., "--arch", "-a", metavar="ARCH[,ARCH…]", autocompletion=_complete_arch,
-                             help="Architectures to build, separated by commas; every alias works."),
+    arch: str = typer.Option(..., "--arch", "--platform", metavar="ARCH[,ARCH…]", autocompletion=_complete_arch,
+                             help="Architectures or platforms to build, separated by commas; every alias works."),
     tag: str = typer.Option(..., "--tag", "-t", metavar="REF",
                             help="Name of the manifest list; each arch is stored as REF-<oci arch>."),
     file: Optional[str] = typer.Option(None, "--file", "-f", metavar="PATH",
@@ -202,6 +204,8 @@ def build(
 def list_(
     containers: bool = typer.Option(False, "--containers", "-c", help="Only containers."),
     images: bool = typer.Option(False, "--images", "-i", help="Only images."),
+    all_: bool = typer.Option(False, "--all", "-a",
+                              help="Stopped containers too: always the case; accepted as in podman ps."),
     arch: Optional[str] = ArchOpt,
     json_out: bool = JsonOpt,
 ) -> None:
@@ -248,7 +252,7 @@ def completion(
     tbx completion zsh > "${fpath[1]}/_tbx", or tbx completion fish | source. Packages install
     the same scripts system-wide.
     """
-    from .docs import SHELLS, completion_script
+    from .completion import SHELLS, completion_script
     from .errors import TbxError
 
     if shell not in SHELLS:

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import arch as archmod
-from . import binfmt, hostinfo, hostspec, naming, runner
+from . import binfmt, execspec, hostinfo, hostspec, naming, runner
 from .arch import Arch
 from .errors import EXIT_ENGINE, TbxError
-from .execspec import User, exec_argv as _exec_argv, invoking_user, is_ready  # noqa: F401 (re-exported)
 
 READY_TIMEOUT = float(os.environ.get("TBX_READY_TIMEOUT", "90"))
 USERNS_MODES = ("keep-id", "identity", "auto")
@@ -67,7 +66,7 @@ def _volume(source: str, target: str, options: str) -> list[str]:
 
 
 def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | None,
-         user: User, userns: str, source: str, create_id: str, runtime: hostspec.HostRuntime) -> list[str]:
+         user: execspec.User, userns: str, source: str, create_id: str, runtime: hostspec.HostRuntime) -> list[str]:
     """``podman create`` arguments for a tbx container. ``image`` is the local (arch-suffixed)
     name, ``source`` the remote reference it came from, ``emulator`` the host path of the
     emulator (resolved), ``userns`` a layout checked by ``validate_userns``.
@@ -405,7 +404,7 @@ class _start_lock:
 
 
 def exec_argv(info: "Info | str", command: list[str], **kw) -> list[str]:
-    return _exec_argv(info if isinstance(info, str) else info.name, command, **kw)
+    return execspec.exec_argv(info if isinstance(info, str) else info.name, command, **kw)
 
 
 def stdin_is_tty() -> bool:

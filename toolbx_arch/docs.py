@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .completion import SHELLS, completion_script
 
-SHELLS = {"bash": "tbx.bash", "zsh": "tbx.zsh", "fish": "tbx.fish"}
 DATE = "2026-11"
 
 EXAMPLES = {
@@ -107,6 +107,8 @@ ENVIRONMENT = [
     ("TBX_READY_TIMEOUT", "Seconds to wait for a container's init to become ready (default 90)."),
     ("TBX_CONTAINER, TBX_ARCH", "Set by tbx inside its containers: the container's name and architecture."),
     ("CONTAINER_HOST", "Read by podman and skopeo, which tbx runs: a remote podman service is used as they use it."),
+    ("CONTAINERS_REGISTRIES_CONF", "The registries.conf that resolves short image names (debian:12), as in "
+                                   "podman; its registries.conf.d drop-ins still apply."),
     ("XDG_CONFIG_HOME", "The user's configuration directory (default ~/.config); a relative value is ignored."),
     ("XDG_DATA_HOME", "The user's data directory (default ~/.local/share): the index of images tbx stored."),
     ("XDG_RUNTIME_DIR", "The user's runtime directory (default /run/user/UID): container status, locks and "
@@ -118,6 +120,8 @@ FILES = [
      "The image names tbx stored: tbx rmi removes only these."),
     ("$XDG_RUNTIME_DIR/tbx/, /run/tbx/ (root)", "Container status and the arch catalog, build namespace holders, "
                                                  "the emulator check cache."),
+    ("~/.config/containers/registries.conf, /etc/containers/registries.conf, registries.conf.d/*.conf",
+     "Read (never written) to resolve short image names: aliases, then unqualified-search-registries."),
     ("/var/lib/tbx/build-storage", "Root's build storage for tbx build (results are moved into root's storage)."),
 ]
 
@@ -164,23 +168,6 @@ def man_page(full: str, cmd) -> str:
     lines += [".SH SEE ALSO", _esc(", ".join((["tbx(1)"] if full != "tbx" else []) + others
                                             + ["podman(1)", "skopeo(1)", "toolbox(1)"]))]
     return "\n".join(lines) + "\n"
-
-
-def completion_script(shell: str) -> str:
-    from typer._completion_shared import get_completion_script
-
-    text = get_completion_script(prog_name="tbx", complete_var="_TBX_COMPLETE", shell=shell).rstrip() + "\n"
-    if shell == "zsh":
-        # Autoloaded from $fpath as _tbx, the file's body runs on the first Tab: it must complete
-        # then, not only define the function (else the first Tab does nothing). Sourced, it
-        # registers the function as before.
-        text = text.replace("compdef _tbx_completion tbx\n",
-                            'if [[ "${funcstack[1]}" == "_tbx" ]]; then\n'
-                            '  _tbx_completion "$@"\n'
-                            "else\n"
-                            "  compdef _tbx_completion tbx\n"
-                            "fi\n")
-    return text
 
 
 def generate() -> dict[str, str]:

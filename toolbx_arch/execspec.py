@@ -102,9 +102,9 @@ def fast_run(argv: list[str]) -> None:
         name, command = argv[1], argv[2:]
     elif argv[0].startswith("--container="):
         name, command = argv[0].split("=", 1)[1], argv[1:]
-    elif argv[0] in ("--arch", "-a"):
+    elif argv[0] in ("--arch", "--platform"):
         name, command = _by_arch(argv[1]), argv[2:]
-    elif argv[0].startswith("--arch="):
+    elif argv[0].startswith(("--arch=", "--platform=")):
         name, command = _by_arch(argv[0].split("=", 1)[1]), argv[1:]
     else:
         return
@@ -127,9 +127,9 @@ def fast_enter(argv: list[str]) -> None:
 
     if len(argv) == 1 and not argv[0].startswith("-"):
         name = argv[0]
-    elif len(argv) == 2 and argv[0] in ("--arch", "-a"):
+    elif len(argv) == 2 and argv[0] in ("--arch", "--platform"):
         name = _by_arch(argv[1])
-    elif len(argv) == 1 and argv[0].startswith("--arch="):
+    elif len(argv) == 1 and argv[0].startswith(("--arch=", "--platform=")):
         name = _by_arch(argv[0].split("=", 1)[1])
     else:
         return

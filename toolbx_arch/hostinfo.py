@@ -22,22 +22,20 @@ INSTALLERS = {
 }
 
 
-def os_release(root: Path = Path("/")) -> dict[str, str]:
-    for rel in ("etc/os-release", "usr/lib/os-release"):
-        p = root / rel
-        if p.is_file():
-            out = {}
-            for line in p.read_text(errors="replace").splitlines():
-                k, sep, v = line.partition("=")
-                if sep:
-                    out[k.strip()] = v.strip().strip('"').strip("'")
-            return out
-    return {}
+def os_release() -> dict[str, str]:
+    """The host's os-release fields, read by the standard library; {} when there is none."""
+    import platform
+
+    try:
+        return dict(platform.freedesktop_os_release())
+    except OSError:
+        return {}
 
 
-def family(root: Path = Path("/")) -> str:
-    """debian, fedora, arch, suse, or unknown — from ID and ID_LIKE."""
-    rel = os_release(root)
+def family(rel: dict[str, str] | None = None) -> str:
+    """debian, fedora, arch, suse, or unknown — from ID and ID_LIKE of ``rel`` (the host's
+    os-release unless given)."""
+    rel = os_release() if rel is None else rel
     ids = [rel.get("ID", "")] + rel.get("ID_LIKE", "").split()
     for i in ids:
         if i in ("debian", "ubuntu"):
@@ -51,8 +49,8 @@ def family(root: Path = Path("/")) -> str:
     return "unknown"
 
 
-def install_command(tool: str, root: Path = Path("/"), fam: str | None = None) -> str:
-    fam = fam or family(root)
+def install_command(tool: str, fam: str | None = None) -> str:
+    fam = fam or family()
     key = "qemu" if tool.startswith("qemu") else tool
     pkgs = PACKAGES.get(key, {})
     if fam in INSTALLERS and fam in pkgs:

@@ -97,26 +97,33 @@ PULL_REPO = "localhost/tbx-pull"  # where a pull lands first, under a name only 
 
 
 def pull(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool = True,
-         on_line=None, info: skopeo.ImageInfo | None = None) -> tuple[str, LocalImage, skopeo.ImageInfo]:
+         on_line=None, on_bytes=None,
+         info: skopeo.ImageInfo | None = None) -> tuple[str, LocalImage, skopeo.ImageInfo]:
     """Copy ``ref`` for ``a`` into containers-storage under its arch-suffixed name.
 
     The copy lands under a name of this pull's own (``localhost/tbx-pull/<random>``), is verified
     there (the registry's answer before, what podman recorded after), and only then gets the
     arch-suffixed name. Whatever happens, the private name is removed again, and nothing else:
     an image that a parallel create stored under the same name, or its containers, are never
-    touched. Returns (name, image, info).
+    touched. Progress (see ``skopeo.copy``): ``on_bytes(done, total)`` as the layers arrive, or
+    ``on_line`` with the image's size, then one line per layer. Returns (name, image, info).
     """
     import uuid
 
     runner.require("skopeo")
     dest = naming.local_image_name(ref, a)
-    info = info or skopeo.inspect(ref, a, authfile=authfile, tls_verify=tls_verify, sizes=False)
+    shown = bool(on_line or on_bytes)  # the layer sizes cost one more registry request
+    info = info or skopeo.inspect(ref, a, authfile=authfile, tls_verify=tls_verify, sizes=shown)
+    if on_line:
+        on_line(f"{info.pinned}: {info.layers} layer{'s' if info.layers != 1 else ''}, "
+                f"{info.size / 1e6:.1f} MB compressed")
     mine = f"{PULL_REPO}:{uuid.uuid4().hex[:16]}"
     img = None
     before: str | None = None  # what `dest` named just before this pull named it ("" for nothing)
     ok = False
     try:
-        skopeo.copy(info, a, mine, authfile=authfile, tls_verify=tls_verify, on_line=on_line)
+        skopeo.copy(info, a, mine, authfile=authfile, tls_verify=tls_verify, on_line=on_line,
+                    on_bytes=(lambda done: on_bytes(done, info.size)) if on_bytes else None)
         img = inspect_local(mine)
         if img is None:
             raise TbxError(f"skopeo reported success but {mine} is not in local storage", exit_code=EXIT_ENGINE)

@@ -13,7 +13,7 @@ from .errors import TbxError
 JSON_SCHEMA = 1
 json_errors = False  # set by the entry point when the command was given --json / --format json
 
-_VALUE_OPTS = frozenset(("-c", "--container", "--arch", "-a", "-i", "--image", "-d", "--distro", "-r", "--release",
+_VALUE_OPTS = frozenset(("-c", "--container", "--arch", "--platform", "-i", "--image", "-d", "--distro", "-r", "--release",
                          "-j", "--jobs", "--userns", "--authfile", "--tag", "-t", "--file", "-f", "--build-arg",
                          "--log-level"))
 _JSON_COMMANDS = frozenset(("check", "list", "image", "build", "run"))
@@ -47,7 +47,16 @@ def normalize_json_args(args: list[str]) -> tuple[list[str], bool]:
     return out, wanted
 
 
+def _add_install_fix(e: TbxError) -> None:
+    """A missing program's fix is this host's install command (the host is known up here)."""
+    if e.missing_tool and not e.fix:
+        from .hostinfo import install_command
+
+        e.fix = install_command(e.missing_tool)
+
+
 def error_json(e: TbxError) -> dict:
+    _add_install_fix(e)
     return {"schema": JSON_SCHEMA, "error": {"message": e.message, "fix": e.fix, "details": e.details,
                                              "exit_code": e.exit_code}}
 
@@ -55,6 +64,7 @@ def error_json(e: TbxError) -> dict:
 def print_error(e: TbxError) -> None:
     if json_errors:  # scripts read stdout; the human form still goes to stderr
         print(json.dumps(error_json(e), indent=2), flush=True)
+    _add_install_fix(e)
     lines = [f"Error: {e.message}"]
     if e.details:
         lines.append(e.details)

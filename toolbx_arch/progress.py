@@ -1,4 +1,5 @@
-"""Progress for long work (pulls, create): a rich status line on a terminal, nothing otherwise."""
+"""Progress for long work: a rich status line on a terminal (create), and for pulls skopeo's own
+progress bars on a terminal or one line per layer otherwise (so a CI log shows what happened)."""
 
 from __future__ import annotations
 
@@ -19,3 +20,26 @@ def status(title: str) -> Iterator[Optional[Callable[[str], None]]]:
     console = Console(stderr=True, highlight=False)
     with console.status(title) as st:
         yield lambda line: st.update(f"{title}: {line}" if line else title)
+
+
+@contextlib.contextmanager
+def pull(title: str) -> Iterator[dict]:
+    """Keyword arguments for ``images.pull``. On a terminal a rich bar with bytes, percentage,
+    speed and time left; otherwise the title and one line per layer on stderr."""
+    if not sys.stderr.isatty():
+        print(f"tbx: {title}", file=sys.stderr, flush=True)
+        yield {"on_line": lambda line: print(f"tbx: {line}", file=sys.stderr, flush=True)}
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn,
+                               TimeRemainingColumn, TransferSpeedColumn)
+
+    console = Console(stderr=True, highlight=False)
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TaskProgressColumn(),
+                  TransferSpeedColumn(), TimeRemainingColumn(), console=console, transient=False) as bar:
+        task = bar.add_task(title, total=None)
+
+        def on_bytes(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        yield {"on_bytes": on_bytes}

@@ -219,10 +219,11 @@ def tool_versions() -> dict[str, str | None]:
 
 def check_host(*, root: Path = Path("/"), proc: Path = binfmt.PROC_BINFMT, kernel: str | None = None,
                host_machine: str | None = None, tools: dict | None = None, uid: int | None = None,
-               user: str | None = None, home: Path | None = None, max_userns: int | None = None) -> HostReport:
+               user: str | None = None, home: Path | None = None, max_userns: int | None = None,
+               os_release: dict[str, str] | None = None) -> HostReport:
     host_arch = archmod.host(host_machine)
-    rel = hostinfo.os_release(root)
-    fam = hostinfo.family(root)
+    rel = hostinfo.os_release() if os_release is None else os_release
+    fam = hostinfo.family(rel)
     kernel = kernel if kernel is not None else os.uname().release
     uid = os.getuid() if uid is None else uid
     if user is None:

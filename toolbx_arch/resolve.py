@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import arch as archmod
-from . import distros, hostinfo, naming
+from . import distros, naming
 from .arch import Arch
 from .config import Config
 from .errors import TbxError
@@ -27,8 +27,11 @@ class Target:
     container: str
 
 
-def image_for_distro(distro: str | None, release: str | None, cfg: Config) -> str:
-    rel = hostinfo.os_release()
+def image_for_distro(distro: str | None, release: str | None, cfg: Config,
+                     host_release: dict[str, str] | None = None) -> str:
+    """The toolbox image of ``distro``/``release``; either defaults to the host's, from its
+    os-release fields ``host_release`` (passed in: this module reads nothing)."""
+    rel = host_release or {}
     host_distro = distros.for_host_id(rel.get("ID", ""))
     d = distros.get(distro) if distro else host_distro
     if d is None:
@@ -62,16 +65,21 @@ def arch_from_tag(ref: str) -> tuple[str, Arch | None]:
 
 
 def target(*, image: str | None, distro: str | None, release: str | None, arch: str | None,
-           cfg: Config, local_arch_of=None) -> Target:
-    """Resolve; ``local_arch_of(name) -> oci arch | None`` looks at local storage (injectable)."""
+           cfg: Config, local_arch_of=None, host_release=None, qualify=None) -> Target:
+    """Resolve; ``local_arch_of(name) -> oci arch | None`` looks at local storage,
+    ``host_release() -> dict`` gives the host's os-release and ``qualify(ref) -> ref`` resolves a
+    short name as podman does (all passed in by the commands)."""
     if image and (distro or release):
         raise TbxError("--image cannot be combined with --distro or --release",
                        fix="Give either --image REF, or --distro D --release R")
     asked = archmod.resolve(arch) if arch is not None else None
     if image is None:
-        image = image_for_distro(distro, release, cfg) if (distro or release) else (
-            cfg.default_image or image_for_distro(None, None, cfg))
+        rel = host_release() if host_release is not None else {}
+        image = image_for_distro(distro, release, cfg, rel) if (distro or release) else (
+            cfg.default_image or image_for_distro(None, None, cfg, rel))
     naming.parse_reference(image)  # validates
+    if qualify is not None:
+        image = qualify(image)
     ref, suffix_arch = arch_from_tag(image)
     if suffix_arch is None:
         r = naming.parse_reference(image)

@@ -1,7 +1,8 @@
 """The only module that runs other programs (podman CLI, skopeo, …).
 
 Every command is logged at debug level (``tbx --log-level debug``), and a missing program is a
-TbxError with the install command for this host's distribution, never a traceback.
+TbxError naming it (shown with the install command for this host's distribution), never a
+traceback.
 """
 
 from __future__ import annotations
@@ -32,11 +33,8 @@ def which(name: str) -> str | None:
 
 def require(name: str) -> str:
     path = which(name)
-    if path is None:
-        from . import hostinfo
-
-        raise TbxError(f"{name} is not installed (not found in PATH)",
-                       fix=hostinfo.install_command(name))
+    if path is None:  # the install command for this host is added where the error is shown
+        raise TbxError(f"{name} is not installed (not found in PATH)", missing_tool=name)
     return path
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -51,9 +52,11 @@ class ImageInfo:
     multi_arch: bool
     index_digest: str | None
     platforms: list[Platform] = field(default_factory=list)
+    layer_sizes: dict[str, int] = field(default_factory=dict)  # blob digest -> compressed bytes
 
     def as_dict(self) -> dict:
         d = asdict(self)
+        d.pop("layer_sizes")
         d["platform"] = f"{self.os}/{self.architecture}" + (f"/{self.variant}" if self.variant else "")
         d["platforms"] = [{**asdict(p), "platform": str(p)} for p in self.platforms]
         return d
@@ -198,7 +201,8 @@ def inspect(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool 
         architecture=data.get("Architecture", "?"), variant=data.get("Variant") or chosen_variant,
         created=data.get("Created"), layers=len(data.get("Layers") or layers),
         size=sum(int(x.get("size") or 0) for x in layers), multi_arch=bool(platforms),
-        index_digest=index_digest, platforms=platforms)
+        index_digest=index_digest, platforms=platforms,
+        layer_sizes={x["digest"]: int(x.get("size") or 0) for x in layers if x.get("digest")})
     verify(info, a)
     return info
 
@@ -213,30 +217,108 @@ def verify(info: ImageInfo, a: Arch) -> None:
         raise TbxError(f"{info.reference} delivered a {what} image for linux/{a.oci_arch}")
 
 
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+
+
+_UNITS = {"b": 1, "B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3, "kB": 1000, "MB": 1000 ** 2, "GB": 1000 ** 3}
+
+
+def _bytes(num: str, unit: str) -> int:
+    return int(float(num) * _UNITS.get(unit, 1))
+
+
+class _BarReader:
+    """Bytes copied so far, from the progress bars skopeo draws on a terminal (a pty here):
+    ``Copying blob 90bfa056a673 [===>----] 11.5MiB / 57.1MiB`` and ``Copying blob … done``."""
+
+    ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+    BAR = re.compile(r"Copying (blob|config) ([0-9a-f]{8,}).*?([\d.]+)\s*([KMG]?i?B|b) / ([\d.]+)\s*([KMG]?i?B|b)")
+    DONE = re.compile(r"Copying (blob|config) (?:sha256:)?([0-9a-f]{8,}) (?:done|skipped)")
+
+    def __init__(self, sizes: dict[str, int]) -> None:
+        self.sizes = {k.split(":")[-1]: v for k, v in sizes.items()}
+        self.now: dict[str, int] = {}
+        self.buf = ""
+
+    def _size(self, short: str) -> int | None:
+        return next((v for k, v in self.sizes.items() if k.startswith(short)), None)
+
+    def feed(self, text: str) -> int:
+        self.buf += self.ANSI.sub("", text)
+        *lines, self.buf = self.buf.replace("\r", "\n").split("\n")
+        for line in lines:
+            m = self.BAR.search(line)
+            if m and m.group(1) == "blob":
+                self.now[m.group(2)] = _bytes(m.group(3), m.group(4))
+                continue
+            m = self.DONE.search(line)
+            if m and m.group(1) == "blob":
+                self.now[m.group(2)] = self._size(m.group(2)) or self.now.get(m.group(2), 0)
+        return sum(self.now.values())
+
+
 def copy(info: ImageInfo, a: Arch, dest: str, *, authfile: str | None = None, tls_verify: bool = True,
-         on_line=None) -> None:
-    """skopeo copy the pinned manifest into containers-storage:DEST, reporting progress lines."""
+         on_line=None, on_bytes=None) -> None:
+    """skopeo copy the pinned manifest into containers-storage:DEST.
+
+    ``on_bytes(done)``: skopeo draws its progress bars into a pty, and the bytes they show are
+    reported (for a progress bar with a percentage on tbx's terminal). ``on_line``: one line per
+    layer as its copy starts (number, digest, size), for logs. Neither: skopeo runs quiet."""
     import subprocess
 
     r = normalize(info.reference)
-    quiet = ["-q"] if on_line is None else []  # progress bars cost CPU; draw them only to be shown
+    quiet = ["-q"] if on_line is None and on_bytes is None else []
     args = ["skopeo", "copy", *quiet, *_override_args(a), *_auth_args(authfile, tls_verify, "src-"),
             f"docker://{info.pinned}", f"containers-storage:{dest}"]
     import tempfile
 
+    blob = re.compile(r"Copying blob (?:sha256:)?([0-9a-f]{12,})")
+    seen: list[str] = []
+    master = slave = -1
+    if on_bytes is not None:
+        import fcntl
+        import pty
+        import struct
+        import termios
+
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
     # stderr goes to a file: a pipe that nobody drains while stdout is read would block skopeo.
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as errf:
-        proc = runner.popen(args, stdout=subprocess.PIPE, stderr=errf, text=True, bufsize=1, die_with_parent=True)
         try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                if on_line:
-                    on_line(line.rstrip())
+            proc = runner.popen(args, stdout=slave if slave >= 0 else subprocess.PIPE, stderr=errf,
+                                text=True, bufsize=1, die_with_parent=True)
+        finally:
+            if slave >= 0:
+                os.close(slave)
+        try:
+            if master >= 0:
+                bars = _BarReader(info.layer_sizes)
+                while True:
+                    try:
+                        chunk = os.read(master, 65536)
+                    except OSError:  # EIO: skopeo closed the terminal
+                        break
+                    if not chunk:
+                        break
+                    on_bytes(bars.feed(chunk.decode("utf-8", "replace")))
+            for line in proc.stdout or ():
+                m = blob.search(line)
+                if on_line and m and m.group(1) not in seen:
+                    seen.append(m.group(1))
+                    size = next((v for k, v in info.layer_sizes.items() if k.split(":")[-1].startswith(m.group(1))), None)
+                    total = len(info.layer_sizes) or info.layers
+                    on_line(f"layer {len(seen)}/{total} sha256:{m.group(1)[:12]}"
+                            + (f" ({_mb(size)})" if size is not None else ""))
             rc = proc.wait()
         except BaseException:
             proc.kill()
             proc.wait()
             raise
+        finally:
+            if master >= 0:
+                os.close(master)
         errf.seek(0)
         err = errf.read()
     if rc != 0:

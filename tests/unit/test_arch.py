@@ -88,3 +88,30 @@ def test_platform_strings():
     assert archmod.resolve("amd64").platform == "linux/amd64"
     assert archmod.resolve("aarch64").qemu_binary == "qemu-aarch64-static"
     assert archmod.resolve("armhf").qemu_binary == "qemu-arm-static"
+
+
+@pytest.mark.parametrize("text,name", [
+    ("linux/arm64", "aarch64"), ("linux/arm64/v8", "aarch64"), ("Linux/ARM64/V8", "aarch64"),
+    ("linux/arm/v7", "armv7"), ("linux/amd64", "x86_64"), ("linux/riscv64", "riscv64"), ("linux/386", "i386"),
+])
+def test_platform_strings_name_an_arch(text, name):
+    assert archmod.resolve(text).name == name
+    assert archmod.lookup(text).name == name
+
+
+def test_every_platform_tbx_prints_is_accepted_back():
+    for a in archmod.ARCHES:  # check --json prints a.platform
+        assert archmod.resolve(a.platform) is a
+
+
+@pytest.mark.parametrize("text,words", [
+    ("windows/amd64", "Linux containers only"), ("darwin/arm64", "Linux containers only"),
+    ("linux/arm64/v7", "contradicts aarch64"), ("linux/arm/v6", "contradicts armv7"),
+    ("linux/amd64/v3", "contradicts x86_64"), ("linux/sparc", "'sparc'"), ("linux/", "not a platform"),
+    ("a/b/c/d", "not a platform"),
+])
+def test_bad_platform_strings_are_refused_with_the_reason(text, words):
+    with pytest.raises(TbxError) as e:
+        archmod.resolve(text)
+    assert words in e.value.message and e.value.fix
+    assert archmod.lookup(text) is None

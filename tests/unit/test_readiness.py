@@ -13,15 +13,15 @@ from .elfgen import make_elf
 
 TOOLS = {"podman": "4.3.1", "skopeo": "1.9.3"}
 ARM = archmod.resolve("aarch64")
+RELEASES: dict[str, dict] = {}  # fake root -> its os-release fields (passed in, as the CLI does)
 
 
 def fake_root(tmp_path, fixtures_dir, *, family="debian"):
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
-    os_release = {"debian": 'ID=debian\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_ID="12"\n',
-                  "fedora": 'ID=fedora\nVERSION_ID=44\n', "arch": "ID=arch\n",
-                  "suse": 'ID="opensuse-tumbleweed"\nID_LIKE="opensuse suse"\n'}[family]
-    (root / "etc/os-release").write_text(os_release)
+    RELEASES[str(root)] = {"debian": {"ID": "debian", "PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)", "VERSION_ID": "12"},
+                           "fedora": {"ID": "fedora", "VERSION_ID": "44"}, "arch": {"ID": "arch"},
+                           "suse": {"ID": "opensuse-tumbleweed", "ID_LIKE": "opensuse suse"}}[family]
     (root / "etc/subuid").write_text("alice:100000:65536\n")
     (root / "etc/subgid").write_text("alice:100000:65536\n")
     make_elf(root / "usr/bin/newuidmap", e_machine=62, interp="/lib64/ld-linux-x86-64.so.2")
@@ -34,7 +34,8 @@ def run(root, proc, arches, kernel="6.18.0", uid=0, user="root", monkeypatch=Non
     if monkeypatch:
         monkeypatch.setenv("PATH", "/usr/bin")
     return readiness.check(arches, root=root, proc=proc, kernel=kernel, host_machine="x86_64", tools=TOOLS,
-                           uid=uid, user=user, home=root / "home", max_userns=1000)
+                           uid=uid, user=user, home=root / "home", max_userns=1000,
+                           os_release=RELEASES[str(root)])
 
 
 def test_static_emulator_for_this_host_is_ready(tmp_path, fixtures_dir, monkeypatch):
@@ -131,14 +132,16 @@ def test_missing_tools_and_rootless_ranges(tmp_path, fixtures_dir, monkeypatch):
     root, proc = fake_root(tmp_path, fixtures_dir)
     monkeypatch.setenv("PATH", "/usr/bin")
     rep = readiness.check(None, root=root, proc=proc, kernel="6.18", host_machine="x86_64",
-                          tools={"podman": None, "skopeo": None}, uid=1234, user="bob", home=root, max_userns=1000)
+                          tools={"podman": None, "skopeo": None}, uid=1234, user="bob", home=root, max_userns=1000,
+                          os_release=RELEASES[str(root)])
     probs = " | ".join(p.problem for p in rep.host.problems)
     assert not rep.ready
     assert "podman is not installed" in probs and "skopeo is not installed" in probs
     assert "no subordinate uid range" in probs
     assert any("usermod --add-subuids" in p.fix for p in rep.host.problems)
     rep = readiness.check(None, root=root, proc=proc, kernel="6.18", host_machine="x86_64", tools=TOOLS,
-                          uid=1000, user="alice", home=root, max_userns=1000)
+                          uid=1000, user="alice", home=root, max_userns=1000,
+                          os_release=RELEASES[str(root)])
     assert rep.ready and rep.host.userns["subuid"] == [(100000, 65536)]
 
 

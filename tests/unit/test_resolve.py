@@ -87,19 +87,15 @@ def test_distro_release(monkeypatch):
     ({"ID": "debian", "VERSION_ID": "12"}, "quay.io/toolbx-images/debian-toolbox:12"),
 ])
 def test_default_image_on_rolling_and_numbered_hosts(monkeypatch, os_release, expect):
-    from toolbx_arch import hostinfo
-
-    monkeypatch.setattr(hostinfo, "os_release", lambda root=None: os_release)
-    assert resolve.image_for_distro(None, None, Config()) == expect
+    assert resolve.image_for_distro(None, None, Config(), os_release) == expect
+    t = resolve.target(image=None, distro=None, release=None, arch="aarch64", cfg=Config(),
+                       host_release=lambda: os_release)
+    assert t.ref == expect
 
 
 def test_a_rolling_host_without_a_rolling_image_never_mentions_a_flag_not_typed(monkeypatch):
-    from toolbx_arch import hostinfo
-
-    monkeypatch.setattr(hostinfo, "os_release", lambda root=None: {"ID": "fedora"})  # no VERSION_ID
     with pytest.raises(TbxError) as e:
-        resolve.image_for_distro(None, None, Config())
+        resolve.image_for_distro(None, None, Config(), {"ID": "fedora"})  # no VERSION_ID
     assert "--release is needed" not in e.value.message and "no release number" in e.value.message
-    monkeypatch.setattr(hostinfo, "os_release", lambda root=None: {"ID": "opensuse-tumbleweed"})
     with pytest.raises(TbxError, match="has no toolbox image tbx knows"):
-        resolve.image_for_distro(None, None, Config())
+        resolve.image_for_distro(None, None, Config(), {"ID": "opensuse-tumbleweed"})

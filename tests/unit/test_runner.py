@@ -10,10 +10,15 @@ def test_timeout_is_a_tbx_error_naming_the_command():
     assert "did not finish within" in e.value.message and "sleep 5" in e.value.details
 
 
-def test_missing_program_names_the_install_command():
+def test_missing_program_names_the_install_command(capsys):
+    from toolbx_arch import output
+
     with pytest.raises(TbxError) as e:
         runner.run(["tbx-no-such-program-xyz"])
-    assert "is not installed" in e.value.message and e.value.fix
+    assert "is not installed" in e.value.message and e.value.missing_tool == "tbx-no-such-program-xyz"
+    output.print_error(e.value)  # where it is shown, the host's install command is added
+    err = capsys.readouterr().err
+    assert "Fix: " in err and "tbx-no-such-program-xyz" in err
 
 
 def test_non_zero_exit_is_returned_not_raised():

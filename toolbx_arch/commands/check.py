@@ -1,3 +1,5 @@
+"""``tbx check``: the readiness report per architecture, as a table or JSON, with a fix per problem."""
+
 from __future__ import annotations
 
 from .. import output, readiness

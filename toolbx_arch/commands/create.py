@@ -1,3 +1,5 @@
+"""``tbx create``: resolve the image for an arch, pull it when missing, and create the container."""
+
 from __future__ import annotations
 
 import sys
@@ -7,8 +9,10 @@ import threading
 from .. import arch as archmod
 from .. import images, naming, runner
 from ..config import load
+from ..hostinfo import os_release
 from ..errors import EXIT_ENGINE, TbxError
 from ..resolve import target
+from ..shortnames import qualify
 
 
 def _ask(question: str) -> bool:
@@ -56,7 +60,8 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
         return img.architecture if img else None
 
     # Names and arguments first: the first error shown is about what the user typed.
-    t = target(image=image, distro=distro, release=release, arch=arch, cfg=cfg, local_arch_of=local_arch_of)
+    t = target(image=image, distro=distro, release=release, arch=arch, cfg=cfg, local_arch_of=local_arch_of,
+               host_release=os_release, qualify=qualify)
     prefetch(t.local_image)
     from .. import containers, hostspec, progress, readiness
 
@@ -81,8 +86,8 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
                        fix=f"tbx create … -y, or first: tbx image pull {t.ref} --arch {t.arch.name}")
     pulled = None
     try:
-        with progress.status(f"Pulling {t.ref} for {t.arch.name}") as update:
-            pulled, img, _ = images.pull(t.ref, t.arch, authfile=authfile, tls_verify=tls_verify, on_line=update)
+        with progress.pull(f"Pulling {t.ref} for {t.arch.name}") as shown:
+            pulled, img, _ = images.pull(t.ref, t.arch, authfile=authfile, tls_verify=tls_verify, **shown)
         made = _make(t, cname, lambda: img, host_arch, emulator, userns, runtime)
         if made is None:
             raise TbxError(f"image {t.local_image} disappeared right after it was pulled", exit_code=EXIT_ENGINE)
@@ -106,11 +111,11 @@ def _has_arch_suffix(image: str) -> bool:
 
 def _make(t, cname, get_image, host_arch, emulator, userns, runtime) -> int | None:
     """Create the container; None (and nothing made) when the image is not stored locally."""
-    from .. import containers, output, progress, status
+    from .. import containers, execspec, output, progress, status
 
     create_id = containers.new_create_id()
     argv = containers.spec(name=cname, image=t.local_image, a=t.arch, host_arch=host_arch, emulator=emulator,
-                           user=containers.invoking_user(), userns=userns, source=t.ref, create_id=create_id,
+                           user=execspec.invoking_user(), userns=userns, source=t.ref, create_id=create_id,
                            runtime=runtime)
     with progress.status(f"Creating container {cname}"):
         attempted = False

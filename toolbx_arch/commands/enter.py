@@ -1,3 +1,5 @@
+"""``tbx enter``: start a container when needed and hand the terminal to a login shell in it."""
+
 from __future__ import annotations
 
 from .. import containers, execspec, runner
@@ -11,7 +13,7 @@ def enter(*, name: str | None, arch: str | None, distro: str | None, release: st
         raise TbxError("tbx enter needs a terminal (standard input is not one)",
                        fix=f"Run a command instead: tbx run -c {info.name} COMMAND")
     containers.ensure_running(info)
-    user = containers.invoking_user()
+    user = execspec.invoking_user()
     shell = [*execspec.LOGIN_SHELL, user.shell]
     argv = containers.exec_argv(info, shell, user=user, interactive=True, tty=True)
     runner.execvp(argv)

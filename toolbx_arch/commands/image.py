@@ -1,8 +1,11 @@
+"""``tbx image inspect`` and ``tbx image pull``: what a registry offers for an arch, and copying it."""
+
 from __future__ import annotations
 
 from .. import arch as archmod
 from .. import images, output, progress, skopeo
 from ..config import load
+from ..shortnames import qualify
 
 
 def _arch(name: str | None) -> archmod.Arch:
@@ -13,6 +16,7 @@ def _arch(name: str | None) -> archmod.Arch:
 
 def inspect(ref: str, *, arch: str | None, authfile: str | None, tls_verify: bool, json_out: bool) -> int:
     a = _arch(arch)
+    ref = qualify(ref)
     info = skopeo.inspect(ref, a, authfile=authfile, tls_verify=tls_verify)
     if json_out:
         output.print_json({"schema": output.JSON_SCHEMA, **info.as_dict()})
@@ -32,7 +36,8 @@ def inspect(ref: str, *, arch: str | None, authfile: str | None, tls_verify: boo
 
 def pull(ref: str, *, arch: str | None, authfile: str | None, tls_verify: bool) -> int:
     a = _arch(arch)
-    with progress.status(f"Pulling {ref} for {a.name}") as update:
-        name, img, info = images.pull(ref, a, authfile=authfile, tls_verify=tls_verify, on_line=update)
+    ref = qualify(ref)
+    with progress.pull(f"Pulling {ref} for {a.name}") as shown:
+        name, img, info = images.pull(ref, a, authfile=authfile, tls_verify=tls_verify, **shown)
     print(f"{name}  {info.os}/{info.architecture}  {info.digest}  {output.human_size(img.size)}")
     return 0

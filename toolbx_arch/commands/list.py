@@ -122,9 +122,11 @@ def fast(argv: list[str]) -> int | None:
             containers = True
         elif a in ("-i", "--images"):
             images = True
-        elif a in ("--arch", "-a") and i + 1 < len(argv):
+        elif a in ("-a", "--all"):
+            pass  # stopped containers are always listed
+        elif a in ("--arch", "--platform") and i + 1 < len(argv):
             arch, i = argv[i + 1], i + 1
-        elif a.startswith("--arch="):
+        elif a.startswith(("--arch=", "--platform=")):
             arch = a.split("=", 1)[1]
         else:
             return None

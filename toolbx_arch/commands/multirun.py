@@ -18,10 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from .. import arch as archmod
-from .. import containers, hostspec, output, runner, status
+from .. import containers, execspec, hostspec, output, runner, status
 from ..config import load
+from ..hostinfo import os_release
 from ..errors import TbxError
 from ..resolve import target
+from ..shortnames import qualify
 
 @dataclass
 class Result:
@@ -56,11 +58,12 @@ def _parse_arches(spec: str) -> list[archmod.Arch]:
 
 def _container_for(a: archmod.Arch, image: str | None, create_missing: bool, tls_verify: bool = True) -> containers.Info:
     if image:
-        t = target(image=image, distro=None, release=None, arch=a.name, cfg=load())
+        t = target(image=image, distro=None, release=None, arch=a.name, cfg=load(), host_release=os_release,
+                   qualify=qualify)
         if create_missing and containers.inspect(t.container) is None:
             from .create import create
 
-            create(name=None, arch=a.name, image=image, distro=None, release=None, authfile=None,
+            create(name=None, arch=a.name, image=t.ref, distro=None, release=None, authfile=None,
                    tls_verify=tls_verify, userns=None, yes=True)
         return containers.find(t.container, a.name)  # a missing one: "does not exist" and the create line
     try:
@@ -82,7 +85,7 @@ def _run_one(a: archmod.Arch, res: Result, command: list[str], printer: output.P
         res._pidfile = f"{hostspec.STATUS_DIR}/run-{token}.pid"
         # A tiny wrapper records the command's PID so Ctrl-C can stop it inside the container.
         wrapped = ["/bin/sh", "-c", f'echo $$ > {res._pidfile}; exec "$@"', "tbx-run", *command]
-        argv = containers.exec_argv(info, wrapped, user=containers.invoking_user(), interactive=False, tty=False)
+        argv = containers.exec_argv(info, wrapped, user=execspec.invoking_user(), interactive=False, tty=False)
         # Its own session: a terminal's Ctrl-C reaches tbx only, which stops the command inside and
         # lets this client exit by itself (it then removes its exec session).
         # Checking "stopping", starting and registering happen under one lock, which the

@@ -1,8 +1,10 @@
+"""``tbx run``: one command in one container, its exit code passed through (several arches: multirun)."""
+
 from __future__ import annotations
 
 import sys
 
-from .. import containers, runner
+from .. import containers, execspec, runner
 from ._lookup import lookup
 
 
@@ -16,6 +18,6 @@ def run(command: list[str], *, container: str | None, arch: str | None, image: s
     info = lookup(name=container, arch=arch, distro=distro, release=release, image=image)
     containers.ensure_running(info)
     tty = sys.stdin.isatty() and sys.stdout.isatty()
-    argv = containers.exec_argv(info, command, user=containers.invoking_user(), interactive=True, tty=tty)
+    argv = containers.exec_argv(info, command, user=execspec.invoking_user(), interactive=True, tty=tty)
     runner.execvp(argv)
 
