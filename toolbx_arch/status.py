@@ -149,14 +149,20 @@ def is_ready(name: str) -> bool | None:
         os.close(fd)
 
 
-def remove(name: str) -> None:
-    """Remove the status directory of a container that is gone (entries are not followed)."""
+def clear(name: str) -> None:
+    """Empty the status directory of ``name`` and keep it: a new container of that name has just
+    been made with it mounted (a concurrent create of the same name must still find it)."""
     try:
         entries = os.listdir(path(name))
     except (OSError, StatusError):
         return
     for entry in entries:
         unlink(name, entry)
+
+
+def remove(name: str) -> None:
+    """Remove the status directory of a container that is gone (entries are not followed)."""
+    clear(name)
     try:
         os.rmdir(path(name))
     except OSError:

@@ -134,7 +134,7 @@ def _make(t, cname, get_image, host_arch, emulator, userns, runtime) -> int | No
             if r.returncode != 0:
                 raise TbxError(f"podman could not create container {cname}", details=r.stderr.strip()[-800:],
                                exit_code=EXIT_ENGINE)
-            status.remove(cname)  # a leftover of an earlier container of this name
+            status.clear(cname)  # what an earlier container of this name left (the directory is mounted)
             if userns == "auto":  # the status directory belongs to the container's root
                 info = containers.inspect(cname)
                 if info is None:
