@@ -29,10 +29,42 @@ ARM_IMG=$REF-arm64
 rows=()
 
 hf() { # name runs [hyperfine args...] -> $OUT/name.json
-    local name=$1 runs=$2
+    # ROUNDS rounds (default 3) of runs/ROUNDS each, every other round in the opposite command
+    # order, pooled: on a noisy machine a slow minute then weighs on every command alike.
+    local name=$1 runs=$2 rounds=${ROUNDS:-3} r i
     shift 2
-    hyperfine -N --style none --runs "$runs" --warmup 1 --export-json "$OUT/$name.json" "$@" >/dev/null 2>&1 ||
-        hyperfine --style none --runs "$runs" --warmup 1 --export-json "$OUT/$name.json" "$@" >/dev/null
+    local cmds=() opts=()
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --prepare|--setup|--cleanup) opts+=("$1" "$2"); shift 2 ;;
+            *) cmds+=("$1"); shift ;;
+        esac
+    done
+    local per=$(( (runs + rounds - 1) / rounds ))
+    [ "$per" -ge 2 ] || per=2
+    for r in $(seq 1 "$rounds"); do
+        local order=("${cmds[@]}")
+        if [ $((r % 2)) = 0 ]; then
+            order=(); for ((i=${#cmds[@]}-1; i>=0; i--)); do order+=("${cmds[i]}"); done
+        fi
+        hyperfine -N --style none --runs "$per" --warmup 1 "${opts[@]}" --export-json "$OUT/$name.r$r.json" \
+            "${order[@]}" >/dev/null 2>&1 ||
+            hyperfine --style none --runs "$per" --warmup 1 "${opts[@]}" --export-json "$OUT/$name.r$r.json" \
+                "${order[@]}" >/dev/null
+    done
+    python3 - "$OUT/$name.json" "$rounds" "${cmds[@]}" <<'PY'
+import json, os, statistics, sys
+out, rounds, cmds = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+pooled = {c: [] for c in cmds}
+for r in range(1, rounds + 1):
+    path = out[:-len(".json")] + f".r{r}.json"
+    for res in json.load(open(path))["results"]:
+        pooled[res["command"]] += res["times"]
+    os.remove(path)
+results = [{"command": c, "times": t, "median": statistics.median(t), "mean": statistics.mean(t),
+            "min": min(t), "max": max(t)} for c, t in pooled.items()]
+json.dump({"rounds": rounds, "results": results}, open(out, "w"), indent=1)
+PY
 }
 row() { # name goal-text baseline-index(0-based) -> appends markdown rows (one per command)
     python3 - "$OUT/$1.json" "$2" "${3:-}" <<'EOF'
@@ -85,8 +117,7 @@ for i in $(seq 1 50); do podman rm -f "tbxb-l$i" >/dev/null; done
 hf runarch "$RUNS" "podman exec tbxb-arm true" "$TBX run --arch aarch64 true"
 rows+=("$(row runarch 'goal <= 1.15x' 0)")
 mk="podman create --name tbxb-rm --label io.github.tbx.managed=true --label io.github.tbx.arch=aarch64 $ARM_IMG true"
-hyperfine -N --style none --runs "$RUNS" --prepare "$mk" --export-json "$OUT/rm.json" \
-    "podman rm -f tbxb-rm" "$TBX rm -f tbxb-rm" >/dev/null
+hf rm "$RUNS" --prepare "$mk" "podman rm -f tbxb-rm" "$TBX rm -f tbxb-rm"
 rows+=("$(row rm 'goal <= 1.2x' 0)")
 
 # 3c. enter, in a pty (script(1)): tbx enter's work up to its exec of `podman exec -it`. A shim
@@ -95,20 +126,22 @@ rows+=("$(row rm 'goal <= 1.2x' 0)")
 shim=$(mktemp -d)
 printf '#!/bin/sh\nexec %s exec -it tbxb-arm true\n' "$(command -v podman)" >"$shim/podman"
 chmod +x "$shim/podman"
-hyperfine --style none --runs "$RUNS" --warmup 1 --export-json "$OUT/enter.json" \
-    "script -qec 'podman exec -it tbxb-arm true' /dev/null </dev/null" \
-    "script -qec 'PATH=$shim:\$PATH $TBX enter tbxb-arm' /dev/null </dev/null" >/dev/null
+hf enter "$RUNS" "script -qec 'podman exec -it tbxb-arm true' /dev/null </dev/null" \
+    "script -qec 'PATH=$shim:\$PATH $TBX enter tbxb-arm' /dev/null </dev/null"
 rows+=("$(row enter 'goal <= 1.15x' 0)")
 rm -rf "$shim"
 
 # 3d. create from a local image, as root (overlay): tbx vs toolbox, the same arm64 image
+#     (toolbox needs a D-Bus system socket, started here when there is none; so does step 4)
+mkdir -p /run/dbus
+[ -S /run/dbus/system_bus_socket ] || dbus-daemon --system --fork
 podman tag "$ARM_IMG" localhost/tbxb-armlocal:1
 prep="podman rm -f --ignore tbxb-c1 tbxb-t1"
 # (tbx is given the same name as toolbox, and finds the arch-suffixed name tbx stores it under)
 cr=("$TBX create tbxb-c1 --arch aarch64 --image localhost/tbxb-armlocal:1")
 podman tag "$ARM_IMG" localhost/tbxb-armlocal:1-arm64
 command -v toolbox >/dev/null && cr+=("toolbox create -i localhost/tbxb-armlocal:1 tbxb-t1")
-hyperfine --style none --runs "$RUNS" --prepare "$prep" --export-json "$OUT/create_root.json" "${cr[@]}" >/dev/null
+hf create_root "$RUNS" --prepare "$prep" "${cr[@]}"
 rows+=("$(row create_root 'goal <= 1.0x toolbox (rootful, overlay)' 1)")
 $prep >/dev/null 2>&1 || true
 podman rmi localhost/tbxb-armlocal:1 localhost/tbxb-armlocal:1-arm64 >/dev/null 2>&1 || true
@@ -117,8 +150,6 @@ for i in $(seq 1 10); do podman rmi "localhost/tbxb-img$i:1-arm64" >/dev/null 2>
 # 4. create from a local image vs toolbox and distrobox, all rootless as the test user (distrobox
 #    refuses real root; toolbox needs a D-Bus system socket, started here when there is none).
 #    A native image: the peers cannot create foreign containers. The image is pulled first.
-mkdir -p /run/dbus
-[ -S /run/dbus/system_bus_socket ] || dbus-daemon --system --fork
 U="runuser -u $TBX_TEST_USER -- env -i -C /home/$TBX_TEST_USER HOME=/home/$TBX_TEST_USER USER=$TBX_TEST_USER SHELL=/bin/bash PATH=/usr/local/bin:/usr/bin:/bin XDG_RUNTIME_DIR=/run/user/$TBX_TEST_UID"
 $U "$TBX" image pull "$REF" --arch amd64 --no-tls-verify >/dev/null
 $U podman tag "$REF" localhost/tbxb-local:1

@@ -6,7 +6,6 @@ Nothing else in tbx knows aliases; everything asks :func:`resolve`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from .errors import TbxError
 
@@ -15,18 +14,39 @@ def _hex(s: str) -> bytes:
     return bytes.fromhex(s.replace(" ", ""))
 
 
-@dataclass(frozen=True)
 class Arch:
-    name: str                  # canonical name, as `uname -m` prints it (armv7 for armv7l)
-    aliases: tuple[str, ...]   # other spellings users type; matched case-insensitively
-    oci_arch: str              # OCI / Go GOARCH name, used in image platforms and tag suffixes
-    oci_variant: str | None    # OCI platform variant, when the platform has one
-    e_machine: int             # ELF header e_machine
-    elf_class: int             # 32 or 64
-    endian: str                # "little" or "big"
-    qemu: str                  # qemu user-mode name: qemu-<qemu>-static
-    magic: bytes = field(repr=False)  # binfmt_misc magic (QEMU's qemu-binfmt-conf.sh values)
-    mask: bytes = field(repr=False)
+    """One architecture. A plain class, not a dataclass: importing dataclasses costs ~10 ms,
+    which every fast path (``tbx run --arch``) would pay. One instance per arch, in ARCHES."""
+
+    __slots__ = ("name", "aliases", "oci_arch", "oci_variant", "e_machine", "elf_class", "endian", "qemu",
+                 "magic", "mask")
+
+    def __init__(self, name: str, aliases: tuple[str, ...], oci_arch: str, oci_variant: str | None,
+                 e_machine: int, elf_class: int, endian: str, qemu: str, magic: bytes, mask: bytes) -> None:
+        self.name = name                # canonical name, as `uname -m` prints it (armv7 for armv7l)
+        self.aliases = aliases          # other spellings users type; matched case-insensitively
+        self.oci_arch = oci_arch        # OCI / Go GOARCH name, used in image platforms and tag suffixes
+        self.oci_variant = oci_variant  # OCI platform variant, when the platform has one
+        self.e_machine = e_machine      # ELF header e_machine
+        self.elf_class = elf_class      # 32 or 64
+        self.endian = endian            # "little" or "big"
+        self.qemu = qemu                # qemu user-mode name: qemu-<qemu>-static
+        self.magic = magic              # binfmt_misc magic (QEMU's qemu-binfmt-conf.sh values)
+        self.mask = mask
+
+    def __setattr__(self, key, value):
+        if hasattr(self, key):
+            raise AttributeError(f"Arch.{key} is read-only")
+        object.__setattr__(self, key, value)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Arch) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"Arch({self.name!r})"
 
     @property
     def qemu_binary(self) -> str:

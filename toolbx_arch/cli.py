@@ -117,13 +117,16 @@ def create(
     tls_verify: bool = TlsOpt,
     userns: Optional[str] = typer.Option(None, "--userns", metavar="MODE",
                                          help="User namespace layout: keep-id (rootless default), identity (root default) or auto."),
+    cpu: Optional[str] = typer.Option(None, "--cpu", metavar="MODEL",
+                                      help="CPU model QEMU emulates (QEMU_CPU) for every process in the container; "
+                                           "the emulator's 'qemu-ARCH -cpu help' lists them."),
     yes: bool = typer.Option(False, "--assumeyes", "-y", help="Pull the image without asking."),
 ) -> None:
     """Create a toolbox container of an architecture (pulls the arch's image when missing)."""
     from .commands.create import create as cmd
 
     raise typer.Exit(cmd(name=name, arch=arch, image=image, distro=distro, release=release, authfile=authfile,
-                         tls_verify=tls_verify, userns=userns, yes=yes))
+                         tls_verify=tls_verify, userns=userns, yes=yes, cpu=cpu))
 
 
 @app.command(short_help="Open an interactive shell in a container, as you.")

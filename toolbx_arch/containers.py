@@ -66,10 +66,13 @@ def _volume(source: str, target: str, options: str) -> list[str]:
 
 
 def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | None,
-         user: execspec.User, userns: str, source: str, create_id: str, runtime: hostspec.HostRuntime) -> list[str]:
+         user: execspec.User, userns: str, source: str, create_id: str, runtime: hostspec.HostRuntime,
+         cpu: str | None = None) -> list[str]:
     """``podman create`` arguments for a tbx container. ``image`` is the local (arch-suffixed)
     name, ``source`` the remote reference it came from, ``emulator`` the host path of the
-    emulator (resolved), ``userns`` a layout checked by ``validate_userns``.
+    emulator (resolved), ``userns`` a layout checked by ``validate_userns``, ``cpu`` a QEMU CPU
+    model checked by ``readiness.check_cpu``: QEMU_CPU in the container's environment, which the
+    init and every ``podman exec`` start from.
 
     No CAP_SYS_ADMIN: nothing inside can mount or remount (tbx registers the emulator from the
     host, see ``registration``). /run/host holds only the host directories the init needs,
@@ -90,9 +93,13 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | Non
     argv = ["podman", "create", "--pull", "never", "--name", name, "--network", "host", "--stop-timeout", "5",
             "--security-opt", "label=disable",
             "--user", "root:root", "--entrypoint", json.dumps(runtime.entrypoint())]
+    env = {"container": "podman", "TBX_CONTAINER": name, "TBX_ARCH": a.name}
+    if cpu:
+        labels[naming.LABEL_CPU] = cpu
+        env["QEMU_CPU"] = cpu
     for k, v in labels.items():
         argv += ["--label", f"{k}={v}"]
-    for k, v in {"container": "podman", "TBX_CONTAINER": name, "TBX_ARCH": a.name}.items():
+    for k, v in env.items():
         argv += ["--env", f"{k}={v}"]
     for d in runtime.binds((emulator,) if emulator else ()):
         argv += _volume(d, runtime.in_container(d), "ro,private,bind")

@@ -47,9 +47,10 @@ def _rm_args(argv: list[str]):
 
 
 def _create_args(argv: list[str]):
-    """``tbx create [NAME] --arch A [--image REF] [--userns M] [-y]`` (any order), or None."""
-    opts = {"--arch": "arch", "--platform": "arch", "--image": "image", "-i": "image", "--userns": "userns"}
-    got: dict = {"name": None, "arch": None, "image": None, "userns": None, "yes": False}
+    """``tbx create [NAME] --arch A [--image REF] [--userns M] [--cpu MODEL] [-y]`` (any order), or None."""
+    opts = {"--arch": "arch", "--platform": "arch", "--image": "image", "-i": "image", "--userns": "userns",
+            "--cpu": "cpu"}
+    got: dict = {"name": None, "arch": None, "image": None, "userns": None, "cpu": None, "yes": False}
     i = 0
     while i < len(argv):
         a = argv[i]

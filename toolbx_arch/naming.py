@@ -15,7 +15,6 @@ Rules:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from . import arch as archmod
 from .errors import TbxError
@@ -26,6 +25,7 @@ LABEL_OCI_ARCH = "io.github.tbx.oci-arch"
 LABEL_SOURCE = "io.github.tbx.source"     # the remote reference the image came from
 LABEL_IMAGE = "io.github.tbx.image"       # the local (arch-suffixed) image name
 LABEL_CREATE_ID = "io.github.tbx.create-id"
+LABEL_CPU = "io.github.tbx.cpu"           # QEMU_CPU of every emulated process (tbx create --cpu)
 MANAGED_FILTER = f"{LABEL_MANAGED}=true"   # podman label filter for tbx containers
 
 TAG_MAX = 128
@@ -40,12 +40,26 @@ _DOMAIN_RE = re.compile(_DOMAIN)
 _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
 
-@dataclass(frozen=True)
 class Reference:
-    domain: str | None
-    path: str
-    tag: str | None = None
-    digest: str | None = None
+    """``[domain/]path[:tag][@digest]``. A plain class: importing dataclasses costs ~10 ms, which
+    rm and list would pay on every call."""
+
+    __slots__ = ("domain", "path", "tag", "digest")
+
+    def __init__(self, domain: str | None, path: str, tag: str | None = None, digest: str | None = None) -> None:
+        self.domain, self.path, self.tag, self.digest = domain, path, tag, digest
+
+    def _key(self) -> tuple:
+        return (self.domain, self.path, self.tag, self.digest)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Reference) and other._key() == self._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Reference{self._key()!r}"
 
     @property
     def repository(self) -> str:

@@ -340,3 +340,41 @@ def require_ready(a: Arch, *, search: tuple[str, ...] = ()) -> ArchReport:
         raise TbxError(f"this host cannot run {a.name} containers: {p.problem}", fix=p.fix,
                        details="Run 'tbx check --arch %s' for the full picture" % a.name)
     return rep
+
+
+def parse_cpu_models(text: str) -> list[str]:
+    """CPU model names from ``qemu-<arch> -cpu help``, whose layout differs per target: indented
+    names (aarch64, arm), one name per line (riscv64), or ``family name  description`` (x86,
+    s390x, ppc). The x86 list of CPUID flags that follows the models is not read."""
+    models: list[str] = []
+    for line in text.splitlines():
+        if not line.strip() or line.rstrip().endswith(":") and not line.startswith(" "):
+            if line.startswith("Recognized"):
+                break
+            continue
+        words = line.split()
+        name = words[0] if line.startswith(" ") or len(words) == 1 else words[1]
+        if name not in models:
+            models.append(name)
+    return models
+
+
+def check_cpu(a: Arch, emulator: str | None, cpu: str, *, host_arch: Arch | None = None) -> str:
+    """``cpu`` when the emulator of ``a`` knows that model (``-cpu help``); a TbxError listing the
+    models otherwise, or when ``a`` is not emulated (QEMU_CPU would do nothing there)."""
+    from . import runner
+
+    if not archmod.needs_emulation(a, host_arch) or not emulator:
+        raise TbxError(f"--cpu chooses the CPU model QEMU emulates, and {a.name} runs without emulation here",
+                       fix="Leave out --cpu for this arch")
+    r = runner.run([emulator, "-cpu", "help"], timeout=30)  # QEMU 7.2 exits 1 after the list
+    models = parse_cpu_models(r.stdout or "")
+    if not models:
+        raise TbxError(f"{emulator} did not list its CPU models", details=(r.stderr or r.stdout).strip()[-600:])
+    if cpu not in models:
+        import textwrap
+
+        raise TbxError(f"{emulator} does not know the CPU model {cpu!r}",
+                       details=textwrap.fill("Models: " + ", ".join(models), width=100),
+                       fix=f"Pick one of the models above, e.g. --cpu {models[0]}")
+    return cpu

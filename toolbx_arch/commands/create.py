@@ -26,7 +26,7 @@ def _ask(question: str) -> bool:
 
 
 def create(*, name: str | None, arch: str | None, image: str | None, distro: str | None, release: str | None,
-           authfile: str | None, tls_verify: bool, userns: str | None, yes: bool) -> int:
+           authfile: str | None, tls_verify: bool, userns: str | None, yes: bool, cpu: str | None = None) -> int:
     # Image look-ups are podman calls (~50 ms): each starts in a thread as soon as its name is
     # known and runs while this process imports and reads the host's ELF headers.
     seen: dict[str, images.LocalImage | None] = {}
@@ -73,10 +73,12 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
     if archmod.needs_emulation(t.arch, host_arch):
         rep = readiness.require_ready(t.arch, search=cfg.emulator_paths)
         emulator = rep.emulator.real_path if rep.emulator else None
+    if cpu is not None:
+        readiness.check_cpu(t.arch, emulator, cpu, host_arch=host_arch)
     runtime = hostspec.discover()
     # The container is created while the image look-up finishes; a missing image makes
     # `podman create --pull never` fail, and a wrong arch undoes the container.
-    made = _make(t, cname, lambda: local(t.local_image), host_arch, emulator, userns, runtime)
+    made = _make(t, cname, lambda: local(t.local_image), host_arch, emulator, userns, runtime, cpu)
     if made is not None:
         return made
     if containers.inspect(cname) is not None:  # say so before a long pull
@@ -88,7 +90,7 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
     try:
         with progress.pull(f"Pulling {t.ref} for {t.arch.name}") as shown:
             pulled, img, _ = images.pull(t.ref, t.arch, authfile=authfile, tls_verify=tls_verify, **shown)
-        made = _make(t, cname, lambda: img, host_arch, emulator, userns, runtime)
+        made = _make(t, cname, lambda: img, host_arch, emulator, userns, runtime, cpu)
         if made is None:
             raise TbxError(f"image {t.local_image} disappeared right after it was pulled", exit_code=EXIT_ENGINE)
         return made
@@ -109,14 +111,14 @@ def _has_arch_suffix(image: str) -> bool:
     return "-" in last.partition(":")[2]
 
 
-def _make(t, cname, get_image, host_arch, emulator, userns, runtime) -> int | None:
+def _make(t, cname, get_image, host_arch, emulator, userns, runtime, cpu=None) -> int | None:
     """Create the container; None (and nothing made) when the image is not stored locally."""
     from .. import containers, execspec, output, progress, status
 
     create_id = containers.new_create_id()
     argv = containers.spec(name=cname, image=t.local_image, a=t.arch, host_arch=host_arch, emulator=emulator,
                            user=execspec.invoking_user(), userns=userns, source=t.ref, create_id=create_id,
-                           runtime=runtime)
+                           runtime=runtime, cpu=cpu)
     with progress.status(f"Creating container {cname}"):
         attempted = False
         done = False
@@ -154,7 +156,7 @@ def _make(t, cname, get_image, host_arch, emulator, userns, runtime) -> int | No
                 status.remove(cname)
     mode = archmod.mode(t.arch, host_arch)
     how = {"native": "native", "compat": "compat, no emulation",
-           "emulated": f"emulated by {emulator}"}[mode]
+           "emulated": f"emulated by {emulator}" + (f", CPU {cpu}" if cpu else "")}[mode]
     print(f"Created container {cname} ({t.arch.name}, {how}) from {t.local_image}")
     output.info(f"Enter it with: tbx enter {cname}")
     return 0

@@ -59,7 +59,7 @@ def collect(*, containers: bool = True, images: bool = True, arch: str | None = 
             continue
         rows.append({"name": name, "arch": labels.get(naming.LABEL_ARCH), "oci_arch": labels.get(naming.LABEL_OCI_ARCH),
                      "image": labels.get(naming.LABEL_IMAGE) or c.get("Image"), "status": _status(c),
-                     "created": _iso(c.get("Created")), "id": c.get("Id")})
+                     "created": _iso(c.get("Created")), "id": c.get("Id"), "cpu": labels.get(naming.LABEL_CPU)})
     if containers:
         out["containers"] = sorted(rows, key=lambda r: r["name"])
     if imgs is not None:
