@@ -161,6 +161,32 @@ skopeo copy -q --dest-tls-verify=false "oci:$layout:s390x-marker" "docker://$pla
     --rootfs "s390x=$cache/busybox-s390x.tar"
 skopeo copy -q --all --dest-tls-verify=false "oci:$cache/oci-busybox:index" "docker://$plain/tbx-test/busybox:1"
 skopeo copy -q --all --dest-tls-verify=false --dest-creds tbxuser:tbxpass "oci:$layout:index" "docker://$auth/tbx-test/debian:12"
+# Emulator images laid out like the common binfmt images (static qemu-ARCH in /usr/bin), made
+# from this host's qemu-user-static: a good one, and a bad one (a dynamic qemu-aarch64 and an
+# arm64 binary named qemu-s390x-static) that tbx emulator pull must refuse.
+emulator_tar() { # tarball NAME=FILE...
+    local tarball=$1 dir
+    shift
+    dir=$(mktemp -d)
+    mkdir -p "$dir/usr/bin"
+    for pair in "$@"; do cp "${pair#*=}" "$dir/usr/bin/${pair%%=*}"; chmod 755 "$dir/usr/bin/${pair%%=*}"; done
+    chmod 755 "$dir"
+    tar --numeric-owner -C "$dir" -cf "$tarball" .
+    rm -rf "$dir"
+}
+bb=$(mktemp -d)
+tar -xf "$cache/busybox-arm64.tar" -C "$bb" ./bin/busybox
+emulator_tar "$cache/emulators-good.tar" qemu-aarch64=/usr/bin/qemu-aarch64-static \
+    qemu-arm=/usr/bin/qemu-arm-static qemu-riscv64=/usr/bin/qemu-riscv64-static
+emulator_tar "$cache/emulators-bad.tar" qemu-aarch64=/usr/bin/true qemu-s390x-static="$bb/bin/busybox"
+rm -rf "$bb"
+for kind in good bad; do
+    rm -rf "$cache/oci-emulators-$kind"
+    /usr/bin/python3 "$here/make_test_images.py" --out "$cache/oci-emulators-$kind" \
+        --rootfs "amd64=$cache/emulators-$kind.tar"
+    skopeo copy -q --dest-tls-verify=false "oci:$cache/oci-emulators-$kind:amd64" \
+        "docker://$plain/tbx-test/binfmt-$kind:1"
+done
 
 cat >"$env_file.tmp" <<EOF
 TBX_TEST_REGISTRY=$plain
@@ -171,6 +197,8 @@ TBX_TEST_SINGLE_REF=$plain/tbx-test/amd64-only:12
 TBX_TEST_AUTH_REF=$auth/tbx-test/debian:12
 TBX_TEST_S390X_REF=$plain/tbx-test/s390x-only:1
 TBX_TEST_BUSYBOX_REF=$plain/tbx-test/busybox:1
+TBX_TEST_EMULATOR_REF=$plain/tbx-test/binfmt-good:1
+TBX_TEST_BAD_EMULATOR_REF=$plain/tbx-test/binfmt-bad:1
 TBX_TEST_OCI_LAYOUT=$layout
 TBX_TEST_USER=$test_user
 TBX_TEST_UID=$test_uid

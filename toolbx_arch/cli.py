@@ -35,6 +35,10 @@ app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, pretty_
 image_app = typer.Typer(help="Inspect and pull images of a given architecture.", no_args_is_help=True,
                         context_settings={"help_option_names": ["-h", "--help"]}, rich_markup_mode=None)
 app.add_typer(image_app, name="image")
+emulator_app = typer.Typer(help="QEMU emulators from OCI images, per user.",
+                           no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
+                           rich_markup_mode=None)
+app.add_typer(emulator_app, name="emulator")
 
 class LogLevel(str, enum.Enum):  # typer makes a click.Choice of it: checked, listed in --help, completed
     debug = "debug"
@@ -120,13 +124,17 @@ def create(
     cpu: Optional[str] = typer.Option(None, "--cpu", metavar="MODEL",
                                       help="CPU model QEMU emulates (QEMU_CPU) for every process in the container; "
                                            "the emulator's 'qemu-ARCH -cpu help' lists them."),
+    emulator: Optional[str] = typer.Option(None, "--emulator", metavar="NAME|PATH",
+                                           help="Emulator to use: a pulled one by name (tbx emulator list) or a "
+                                                "static qemu binary's path. Default: emulator_paths, then pulled "
+                                                "emulators (newest QEMU first), then the host's qemu-user-static."),
     yes: bool = typer.Option(False, "--assumeyes", "-y", help="Pull the image without asking."),
 ) -> None:
     """Create a toolbox container of an architecture (pulls the arch's image when missing)."""
     from .commands.create import create as cmd
 
     raise typer.Exit(cmd(name=name, arch=arch, image=image, distro=distro, release=release, authfile=authfile,
-                         tls_verify=tls_verify, userns=userns, yes=yes, cpu=cpu))
+                         tls_verify=tls_verify, userns=userns, yes=yes, cpu=cpu, emulator_choice=emulator))
 
 
 @app.command(short_help="Open an interactive shell in a container, as you.")
@@ -288,6 +296,41 @@ def image_pull(
     from .commands.image import pull as cmd
 
     raise typer.Exit(cmd(ref, arch=arch, authfile=authfile, tls_verify=tls_verify))
+
+
+@emulator_app.command("pull", short_help="Install the static QEMU emulators an OCI image ships.")
+def emulator_pull(
+    ref: Optional[str] = typer.Argument(None, metavar="[IMAGE]",
+                                        help="Image with static qemu-ARCH binaries (default: emulator_image)."),
+    authfile: Optional[str] = AuthOpt,
+    tls_verify: bool = TlsOpt,
+) -> None:
+    """Copy the host-arch variant of IMAGE and install every static qemu-ARCH (or qemu-ARCH-static)
+    binary it ships under $XDG_DATA_HOME/tbx/emulators/NAME (NAME: its tag, or its short digest).
+    Each binary is checked as tbx check checks one (ELF, static, built for this host,
+    executable); one that fails is not installed, and the reason is shown. Pulled emulators are
+    used after emulator_paths and before the host's qemu-user-static, newest QEMU first."""
+    from .commands.emulator import pull as cmd
+
+    raise typer.Exit(cmd(ref, authfile=authfile, tls_verify=tls_verify))
+
+
+@emulator_app.command("list", short_help="List pulled emulators.")
+def emulator_list(json_out: bool = JsonOpt) -> None:
+    """Name, QEMU version, arches, source reference and digest, and path of each pulled emulator."""
+    from .commands.emulator import list_ as cmd
+
+    raise typer.Exit(cmd(json_out=json_out))
+
+
+@emulator_app.command("rm", short_help="Remove pulled emulators.")
+def emulator_rm(
+    names: List[str] = typer.Argument(..., metavar="NAME...", help="Pulled emulators to remove."),
+) -> None:
+    """Remove pulled emulators. A container created with one then fails to start, naming it."""
+    from .commands.emulator import rm as cmd
+
+    raise typer.Exit(cmd(names))
 
 
 def _refuse_bundled_values(cmd, args: list[str]) -> None:

@@ -3,6 +3,8 @@
     default_arch = "aarch64"                 # used when --arch is not given
     default_image = "quay.io/me/box:1"       # used when neither --image nor --distro is given
     emulator_paths = ["/opt/qemu/bin"]       # searched before the usual places
+    emulator_image = "registry.example.org/binfmt:latest"   # tbx emulator pull without IMAGE
+    host_emulators = true                    # false: only emulator_paths and pulled emulators
 
     [images]                                 # per distro, or per distro:release
     "debian" = "quay.io/toolbx-images/debian-toolbox:{release}"
@@ -37,6 +39,8 @@ class Config:
     default_arch: str | None = None
     default_image: str | None = None
     emulator_paths: tuple[str, ...] = ()
+    emulator_image: str | None = None   # tbx emulator pull without IMAGE
+    host_emulators: bool = True         # false: the host's qemu-*-static are not considered
     images: dict[str, str] = field(default_factory=dict)
     files: tuple[str, ...] = ()
 
@@ -47,7 +51,8 @@ class Config:
         return None
 
 
-_KEYS = {"default_arch": str, "default_image": str, "emulator_paths": list, "images": dict}
+_KEYS = {"default_arch": str, "default_image": str, "emulator_paths": list, "images": dict,
+         "emulator_image": str, "host_emulators": bool}
 
 
 def _bad(path: Path, key: str, why: str) -> TbxError:
@@ -120,6 +125,10 @@ def _merge(cfg: Config, path: Path) -> None:
         if not all(isinstance(p, str) and p.startswith("/") for p in paths):
             raise _bad(path, "emulator_paths", "emulator_paths must be a list of absolute directory paths")
         cfg.emulator_paths = tuple(paths) + cfg.emulator_paths
+    if "emulator_image" in data:
+        cfg.emulator_image = data["emulator_image"]
+    if "host_emulators" in data:
+        cfg.host_emulators = data["host_emulators"]
     for k, v in data.get("images", {}).items():
         if not isinstance(v, str):
             raise _bad(path, f"images.{k}", f"images.{k!r} must be an image reference string")

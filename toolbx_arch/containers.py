@@ -83,11 +83,20 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | Non
                  "--group", user.group, "--home", user.home, "--shell", user.shell, "--status", hostspec.STATUS_DIR]
     labels = {naming.LABEL_MANAGED: "true", naming.LABEL_ARCH: a.name, naming.LABEL_OCI_ARCH: a.oci_arch,
               naming.LABEL_SOURCE: source, naming.LABEL_IMAGE: image, naming.LABEL_CREATE_ID: create_id}
+    # An emulator in the user's home (tbx emulator pull) is seen at its own path through the
+    # shared home; a read-only bind of the home's top directory under /run/host is refused to a
+    # rootless user (EINVAL), and would expose every home on the host besides.
+    home_shared = os.path.isdir(user.home) and userns != "auto"
+    in_home = bool(emulator) and home_shared and emulator.startswith(user.home.rstrip("/") + "/")
     if emulated:
         assert emulator
-        line = binfmt.registration_line(a, runtime.in_container(emulator))
+        line = binfmt.registration_line(a, emulator if in_home else runtime.in_container(emulator))
         init_args += ["--binfmt-name", a.binfmt_name]
         labels[LABEL_BINFMT] = line
+        from .emulators import owner_of
+
+        labels[naming.LABEL_EMULATOR] = owner_of(emulator) or emulator
+        labels[naming.LABEL_EMULATOR_PATH] = emulator
     # label=disable as toolbox and distrobox do: under enforcing SELinux the shared home is
     # otherwise denied.
     argv = ["podman", "create", "--pull", "never", "--name", name, "--network", "host", "--stop-timeout", "5",
@@ -101,11 +110,11 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | Non
         argv += ["--label", f"{k}={v}"]
     for k, v in env.items():
         argv += ["--env", f"{k}={v}"]
-    for d in runtime.binds((emulator,) if emulator else ()):
+    for d in runtime.binds((emulator,) if emulator and not in_home else ()):
         argv += _volume(d, runtime.in_container(d), "ro,private,bind")
     argv += _volume(str(status_dir(name)), hostspec.STATUS_DIR, "rw,private")
     # --userns auto maps the user to an unrelated range: a shared home would be unusable there.
-    if os.path.isdir(user.home) and userns != "auto":
+    if home_shared:
         argv += _volume(user.home, user.home, "rslave")
     if user.uid != 0:  # the user's own runtime directory (root's would be the host's /run)
         xdg = str(hostinfo.runtime_dir())
@@ -348,6 +357,12 @@ def ensure_running(info: Info) -> None:
         if cur.running and _ready(info.name):
             return
         if not cur.running:
+            emu = cur.labels.get(naming.LABEL_EMULATOR_PATH)
+            if emu and not os.path.exists(emu):
+                which = cur.labels.get(naming.LABEL_EMULATOR, emu)
+                raise TbxError(f"container {info.name} was created with the emulator {which}, which is gone ({emu})",
+                               fix=f"Put it back (tbx emulator pull, or reinstall qemu-user-static), or recreate "
+                                   f"the container: tbx rm {info.name} && tbx create {info.name} --arch {info.arch} …")
             _start(info.name)
         elif made_now:
             _restart(cur, "its status directory was missing")

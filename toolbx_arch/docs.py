@@ -56,6 +56,8 @@ CONFIG = """$XDG_CONFIG_HOME/tbx/config.toml (default ~/.config/tbx/config.toml)
 default_arch = "aarch64"              # when --arch is not given
 default_image = "quay.io/me/box:1"    # when neither --image nor --distro is given
 emulator_paths = ["/opt/qemu/bin"]    # searched before the usual places
+emulator_image = "registry.example.org/binfmt:latest"   # tbx emulator pull without IMAGE
+host_emulators = true                 # false: only emulator_paths and pulled emulators
 [images]                              # per distro, or distro:release
 "debian" = "quay.io/toolbx-images/debian-toolbox:{release}"
 "fedora:44" = "registry.example.org/fedora-toolbox:44"
@@ -122,6 +124,8 @@ FILES = [
                                                  "the emulator check cache."),
     ("~/.config/containers/registries.conf, /etc/containers/registries.conf, registries.conf.d/*.conf",
      "Read (never written) to resolve short image names: aliases, then unqualified-search-registries."),
+    ("$XDG_DATA_HOME/tbx/emulators/NAME/, /var/lib/tbx/emulators/NAME/ (root)",
+     "Emulators installed by tbx emulator pull: qemu-ARCH-static binaries and emulator.json."),
     ("/var/lib/tbx/build-storage", "Root's build storage for tbx build (results are moved into root's storage)."),
 ]
 

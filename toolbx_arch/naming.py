@@ -25,6 +25,8 @@ LABEL_OCI_ARCH = "io.github.tbx.oci-arch"
 LABEL_SOURCE = "io.github.tbx.source"     # the remote reference the image came from
 LABEL_IMAGE = "io.github.tbx.image"       # the local (arch-suffixed) image name
 LABEL_CREATE_ID = "io.github.tbx.create-id"
+LABEL_EMULATOR = "io.github.tbx.emulator"  # the pulled emulator's name, or the emulator's host path
+LABEL_EMULATOR_PATH = "io.github.tbx.emulator-path"  # the emulator binary on the host
 LABEL_CPU = "io.github.tbx.cpu"           # QEMU_CPU of every emulated process (tbx create --cpu)
 MANAGED_FILTER = f"{LABEL_MANAGED}=true"   # podman label filter for tbx containers
 

@@ -16,7 +16,7 @@ json_errors = False  # set by the entry point when the command was given --json 
 _VALUE_OPTS = frozenset(("-c", "--container", "--arch", "--platform", "-i", "--image", "-d", "--distro", "-r", "--release",
                          "-j", "--jobs", "--userns", "--authfile", "--tag", "-t", "--file", "-f", "--build-arg",
                          "--log-level"))
-_JSON_COMMANDS = frozenset(("check", "list", "image", "build", "run"))
+_JSON_COMMANDS = frozenset(("check", "list", "image", "build", "run", "emulator"))
 
 
 def normalize_json_args(args: list[str]) -> tuple[list[str], bool]:
@@ -182,7 +182,8 @@ def render_check(report) -> None:
     for r in report.arches:
         emu = r.emulator
         rows.append((r.arch, r.oci_arch, r.mode,
-                     emu.path if emu else ("-" if r.mode != "emulated" else "not found"),
+                     (f"{emu.pulled} (QEMU {emu.version or '?'}): {emu.path}" if emu and emu.pulled else emu.path)
+                     if emu else ("-" if r.mode != "emulated" else "not found"),
                      ("yes" if emu.static else "no") if emu and emu.static is not None else "-",
                      "yes" if r.ready else "NO",
                      r.problems[0].problem if r.problems else ""))

@@ -40,6 +40,8 @@ class Emulator:
     executable: bool = False
     problem: str | None = None
     fix: str | None = None
+    pulled: str | None = None     # the pulled emulator (tbx emulator pull) it belongs to
+    version: str | None = None    # its QEMU version, when recorded
 
 
 @dataclass
@@ -115,8 +117,13 @@ def resolve_in_root(root: Path, path: str, depth: int = 0) -> str:
     return done
 
 
-def candidate_paths(a: Arch, search: tuple[str, ...] = ()) -> list[str]:
-    dirs = list(search) + [d for d in os.environ.get("PATH", "").split(":") if d.startswith("/")] + list(DEFAULT_SEARCH)
+def candidate_paths(a: Arch, search: tuple[str, ...] = (), host_places: bool = True) -> list[str]:
+    """Where an emulator of ``a`` may be, in order: ``search`` (emulator_paths, then pulled
+    emulators, newest QEMU first), then, unless ``host_places`` is off, PATH and the places
+    distributions install qemu-user-static."""
+    dirs = list(search)
+    if host_places:
+        dirs += [d for d in os.environ.get("PATH", "").split(":") if d.startswith("/")] + list(DEFAULT_SEARCH)
     names = (a.qemu_binary, f"qemu-{a.qemu}", f"{a.qemu}-binfmt-P")
     seen, out = set(), []
     for d in dirs:
@@ -160,10 +167,10 @@ def inspect_emulator(path: str, a: Arch, host_arch: Arch, root: Path, fam: str) 
 
 
 def find_emulator(a: Arch, host_arch: Arch, root: Path = Path("/"), search: tuple[str, ...] = (),
-                  fam: str = "debian") -> Emulator | None:
+                  fam: str = "debian", host_places: bool = True) -> Emulator | None:
     """The first usable emulator; if none is usable, the first one found (with its problem)."""
     first = None
-    for p in candidate_paths(a, search):
+    for p in candidate_paths(a, search, host_places):
         hp = _under(root, p)
         try:
             if not (hp.exists() or hp.is_symlink()):
@@ -285,7 +292,8 @@ def check_host(*, root: Path = Path("/"), proc: Path = binfmt.PROC_BINFMT, kerne
 
 
 def check_arch(a: Arch, host: HostReport, *, root: Path = Path("/"), proc: Path = binfmt.PROC_BINFMT,
-               search: tuple[str, ...] = (), entries: list[binfmt.Entry] | None = None) -> ArchReport:
+               search: tuple[str, ...] = (), entries: list[binfmt.Entry] | None = None,
+               host_places: bool = True) -> ArchReport:
     host_arch = archmod.resolve(host.arch)
     m = archmod.mode(a, host_arch)
     rep = ArchReport(arch=a.name, oci_arch=a.oci_arch, platform=a.platform, mode=m)
@@ -299,11 +307,21 @@ def check_arch(a: Arch, host: HostReport, *, root: Path = Path("/"), proc: Path 
         rep.notes.append(f"{a.name} runs {'natively' if m == 'native' else 'in compat mode'} on this "
                          f"{host_arch.name} host: no emulator needed")
     else:
-        emu = find_emulator(a, host_arch, root, search, host.family)
+        emu = find_emulator(a, host_arch, root, search, host.family, host_places)
         rep.emulator = emu
+        if emu is not None and root == Path("/"):
+            from . import emulators
+
+            emu.pulled = emulators.owner_of(emu.real_path)
+            if emu.pulled:
+                emu.version = next((m.get("qemu_version") for m in emulators.installed()
+                                    if m["name"] == emu.pulled), None)
         if emu is None:
-            rep.problems.append(Problem(f"no QEMU user-mode emulator for {a.name} ({a.qemu_binary}) was found",
-                                        hostinfo.install_command("qemu", fam=host.family)))
+            rep.problems.append(Problem(f"no QEMU user-mode emulator for {a.name} ({a.qemu_binary}) was found"
+                                        + ("" if host_places else " (host_emulators = false: only "
+                                           "emulator_paths and pulled emulators count)"),
+                                        f"{hostinfo.install_command('qemu', fam=host.family)}; or, with no root: "
+                                        "tbx emulator pull IMAGE"))
         elif emu.problem:
             rep.problems.append(Problem(emu.problem, emu.fix or ""))
         if not host.kernel_ok:
@@ -313,7 +331,8 @@ def check_arch(a: Arch, host: HostReport, *, root: Path = Path("/"), proc: Path 
     return rep
 
 
-def check(arch_names: list[str] | None = None, *, search: tuple[str, ...] = (), **host_kw) -> Report:
+def check(arch_names: list[str] | None = None, *, search: tuple[str, ...] = (), host_places: bool = True,
+          **host_kw) -> Report:
     """The whole report. With ``arch_names``: those arches, ready = all of them ready; without:
     every known arch, ready = the host-wide prerequisites hold."""
     root = host_kw.get("root", Path("/"))
@@ -325,15 +344,16 @@ def check(arch_names: list[str] | None = None, *, search: tuple[str, ...] = (), 
             seen.append(a)
     host = check_host(**host_kw)
     entries = binfmt.read_entries(proc)
-    reports = [check_arch(a, host, root=root, proc=proc, search=search, entries=entries) for a in seen]
+    reports = [check_arch(a, host, root=root, proc=proc, search=search, entries=entries, host_places=host_places)
+               for a in seen]
     ready = all(r.ready for r in reports) if arch_names else host.ok
     return Report(host=host, arches=reports, ready=ready)
 
 
-def require_ready(a: Arch, *, search: tuple[str, ...] = ()) -> ArchReport:
+def require_ready(a: Arch, *, search: tuple[str, ...] = (), host_places: bool = True) -> ArchReport:
     """For create/enter/run: the arch's report, or a TbxError with the first problem and its fix."""
     host = check_host(tools={"podman": "present", "skopeo": "present"})
-    rep = check_arch(a, host, search=search)
+    rep = check_arch(a, host, search=search, host_places=host_places)
     problems = rep.problems + [p for p in host.problems if p not in rep.problems]
     if problems:
         p = problems[0]

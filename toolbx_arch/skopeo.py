@@ -259,8 +259,9 @@ class _BarReader:
 
 
 def copy(info: ImageInfo, a: Arch, dest: str, *, authfile: str | None = None, tls_verify: bool = True,
-         on_line=None, on_bytes=None) -> None:
-    """skopeo copy the pinned manifest into containers-storage:DEST.
+         on_line=None, on_bytes=None, dest_ref: str | None = None) -> None:
+    """skopeo copy the pinned manifest into containers-storage:DEST (or to ``dest_ref``, a full
+    skopeo destination such as ``oci:DIR:TAG``).
 
     ``on_bytes(done)``: skopeo draws its progress bars into a pty, and the bytes they show are
     reported (for a progress bar with a percentage on tbx's terminal). ``on_line``: one line per
@@ -270,7 +271,7 @@ def copy(info: ImageInfo, a: Arch, dest: str, *, authfile: str | None = None, tl
     r = normalize(info.reference)
     quiet = ["-q"] if on_line is None and on_bytes is None else []
     args = ["skopeo", "copy", *quiet, *_override_args(a), *_auth_args(authfile, tls_verify, "src-"),
-            f"docker://{info.pinned}", f"containers-storage:{dest}"]
+            f"docker://{info.pinned}", dest_ref or f"containers-storage:{dest}"]
     import tempfile
 
     blob = re.compile(r"Copying blob (?:sha256:)?([0-9a-f]{12,})")

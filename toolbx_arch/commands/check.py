@@ -8,7 +8,10 @@ from ..config import load
 
 def check(arches: list[str] | None, *, json_out: bool = False) -> int:
     cfg = load()
-    report = readiness.check(arches or None, search=cfg.emulator_paths)
+    from ..emulators import search_dirs
+
+    report = readiness.check(arches or None, search=cfg.emulator_paths + search_dirs(),
+                             host_places=cfg.host_emulators)
     if json_out:
         output.print_json(report.as_dict())
     else:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import threading
 
@@ -26,7 +28,8 @@ def _ask(question: str) -> bool:
 
 
 def create(*, name: str | None, arch: str | None, image: str | None, distro: str | None, release: str | None,
-           authfile: str | None, tls_verify: bool, userns: str | None, yes: bool, cpu: str | None = None) -> int:
+           authfile: str | None, tls_verify: bool, userns: str | None, yes: bool, cpu: str | None = None,
+           emulator_choice: str | None = None) -> int:
     # Image look-ups are podman calls (~50 ms): each starts in a thread as soon as its name is
     # known and runs while this process imports and reads the host's ELF headers.
     seen: dict[str, images.LocalImage | None] = {}
@@ -71,8 +74,23 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
     host_arch = archmod.host()
     emulator = None
     if archmod.needs_emulation(t.arch, host_arch):
-        rep = readiness.require_ready(t.arch, search=cfg.emulator_paths)
+        from .. import emulators
+
+        if emulator_choice is not None:  # --emulator NAME|PATH: that one, or an error
+            chosen = emulators.resolve_choice(emulator_choice)
+            search, host_places = ((chosen,) if os.path.isdir(chosen) else ()), False
+            if not os.path.isdir(chosen):
+                emu = readiness.inspect_emulator(chosen, t.arch, host_arch, Path("/"), "debian")
+                if emu.problem:
+                    raise TbxError(f"--emulator {emulator_choice}: {emu.problem}", fix=emu.fix)
+                search = (os.path.dirname(chosen),)
+        else:
+            search, host_places = cfg.emulator_paths + emulators.search_dirs(), cfg.host_emulators
+        rep = readiness.require_ready(t.arch, search=search, host_places=host_places)
         emulator = rep.emulator.real_path if rep.emulator else None
+        if emulator_choice is not None and "/" in emulator_choice and emulator != os.path.realpath(emulator_choice):
+            raise TbxError(f"--emulator {emulator_choice} is not an emulator of {t.arch.name}",
+                           fix=f"Give the path of {t.arch.qemu_binary}, or a pulled emulator's name")
     if cpu is not None:
         readiness.check_cpu(t.arch, emulator, cpu, host_arch=host_arch)
     runtime = hostspec.discover()

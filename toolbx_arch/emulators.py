@@ -1,0 +1,239 @@
+"""Emulators pulled from OCI images (``tbx emulator pull/list/rm``): per user, no root, and no
+host package.
+
+An image that ships static ``qemu-<arch>`` or ``qemu-<arch>-static`` binaries (the layout of the
+common binfmt installer images) is copied for the host's architecture into a temporary OCI
+layout. Its layers are read in order, whiteouts included, and every qemu binary found is checked
+the way ``tbx check`` checks one: ELF, static, built for the host, executable. The good ones go
+to ``emulators_dir()/<name>/`` as ``qemu-<arch>-static``, with ``emulator.json`` (source,
+digest, QEMU version, arches). A bad one is not installed, and the reason is given. Nothing
+outside that directory changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from . import arch as archmod
+from .errors import TbxError
+
+META = "emulator.json"
+_QEMU = re.compile(r"^qemu-([a-z0-9_]+?)(-static)?$")
+
+
+def emulators_dir() -> Path:
+    """``$XDG_DATA_HOME/tbx/emulators`` (``/var/lib/tbx/emulators`` for root)."""
+    if os.getuid() == 0:
+        return Path("/var/lib/tbx/emulators")
+    base = os.environ.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "tbx" / "emulators"
+
+
+def _version_key(v: str | None) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", v or "")[:4])
+
+
+def installed() -> list[dict]:
+    """Every pulled emulator's record (plus ``name`` and ``path``), newest QEMU first."""
+    out = []
+    try:
+        dirs = sorted(emulators_dir().iterdir())
+    except OSError:
+        return []
+    for d in dirs:
+        try:
+            meta = json.loads((d / META).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(meta, dict) and isinstance(meta.get("arches"), dict):
+            out.append({**meta, "name": d.name, "path": str(d)})
+    return sorted(out, key=lambda m: (_version_key(m.get("qemu_version")), m.get("pulled", 0)), reverse=True)
+
+
+def search_dirs() -> tuple[str, ...]:
+    return tuple(m["path"] for m in installed())
+
+
+def owner_of(path: str) -> str | None:
+    """The name of the pulled emulator a host path belongs to, if any."""
+    base = str(emulators_dir()) + "/"
+    if not path.startswith(base):
+        return None
+    return path[len(base):].split("/", 1)[0] or None
+
+
+def resolve_choice(choice: str) -> str:
+    """``--emulator NAME|PATH``: the host path of that emulator binary's directory or file."""
+    if "/" in choice:
+        if not os.path.exists(choice):
+            raise TbxError(f"emulator {choice} does not exist", fix="Give the path of a static qemu-ARCH binary")
+        return os.path.realpath(choice)
+    for m in installed():
+        if m["name"] == choice:
+            return m["path"]
+    names = ", ".join(m["name"] for m in installed()) or "none"
+    raise TbxError(f"no pulled emulator is named {choice!r} (pulled: {names})",
+                   fix="See 'tbx emulator list', or pull one: tbx emulator pull IMAGE")
+
+
+def _name(ref: str, digest: str) -> str:
+    from .naming import normalize
+
+    r = normalize(ref)
+    if r.tag and not r.digest:
+        return re.sub(r"[^A-Za-z0-9_.-]", "-", r.tag)
+    return "sha256-" + digest.split(":", 1)[-1][:12]
+
+
+def _abs(name: str) -> str:
+    """A tar member name as an absolute path in the image (``./usr/bin/x`` -> ``/usr/bin/x``)."""
+    return "/" + (name[2:] if name.startswith("./") else name).lstrip("/")
+
+
+def _read_layers(layout: str, into: str) -> dict[str, tuple[str, int]]:
+    """qemu-* regular files of the image's final filesystem: {path in image: (file here, mode)}."""
+    def blob(digest: str) -> str:
+        return os.path.join(layout, "blobs", *digest.split(":", 1))
+
+    index = json.loads(Path(layout, "index.json").read_text())
+    manifest = json.loads(Path(blob(index["manifests"][0]["digest"])).read_text())
+    found: dict[str, tuple[str, int]] = {}
+    links: dict[str, str] = {}
+    for n, layer in enumerate(manifest.get("layers") or []):
+        try:
+            tar = tarfile.open(blob(layer["digest"]), "r:*")
+        except (tarfile.TarError, OSError) as e:
+            raise TbxError(f"layer {layer['digest'][:19]} cannot be read: {e}",
+                           details=f"media type {layer.get('mediaType')}") from None
+        with tar:
+            for m in tar:
+                path = _abs(m.name)
+                d, base = os.path.split(path)
+                if base == ".wh..wh..opq":
+                    for p in [p for p in (*found, *links) if p.startswith(d.rstrip("/") + "/")]:
+                        found.pop(p, None), links.pop(p, None)
+                    continue
+                if base.startswith(".wh."):
+                    gone = os.path.join(d, base[4:])
+                    found.pop(gone, None), links.pop(gone, None)
+                    continue
+                if not _QEMU.match(base):
+                    continue
+                found.pop(path, None), links.pop(path, None)
+                if m.issym():
+                    links[path] = os.path.normpath(os.path.join(d, m.linkname))
+                elif m.islnk():
+                    links[path] = _abs(m.linkname)
+                elif m.isfile():
+                    f = tar.extractfile(m)
+                    dest = os.path.join(into, f"{n}-{len(found)}-{base}")
+                    with f, open(dest, "wb") as out:
+                        shutil.copyfileobj(f, out)
+                    found[path] = (dest, m.mode)
+    for path, target in links.items():
+        if target in found:
+            found[path] = found[target]
+    return found
+
+
+def check_binary(path: str, mode: int, host_arch: archmod.Arch) -> str | None:
+    """Why this file cannot be a host emulator, or None: tbx check's rules."""
+    from . import elf
+
+    try:
+        info = elf.read(path)
+    except TbxError as e:
+        return e.message
+    if info.e_machine != host_arch.e_machine or info.elf_class != host_arch.elf_class:
+        built = archmod.by_e_machine(info.e_machine, info.elf_class)
+        return f"built for {built.name if built else f'e_machine {info.e_machine}'}, not for this {host_arch.name} host"
+    if not info.is_static:
+        return f"dynamically linked (interpreter {info.interpreter}): a container cannot run it"
+    if not mode & 0o111:
+        return "not executable in the image"
+    return None
+
+
+def qemu_version(path: str) -> str | None:
+    from . import runner
+
+    r = runner.run([path, "--version"], timeout=30)
+    m = re.search(r"version\s+(\d[\w.+~-]*)", r.stdout or "")
+    return m.group(1) if m else None
+
+
+def pull(ref: str, *, authfile: str | None, tls_verify: bool, on_line=None) -> tuple[dict, list[str]]:
+    """Install the emulators of ``ref``: (the installed record, the reasons files were refused)."""
+    from . import runner, skopeo
+
+    runner.require("skopeo")
+    host_arch = archmod.host()
+    info = skopeo.inspect(ref, host_arch, authfile=authfile, tls_verify=tls_verify, sizes=bool(on_line))
+    name = _name(ref, info.digest)
+    base = emulators_dir()
+    with tempfile.TemporaryDirectory(prefix="tbx-emulator-") as tmp:
+        layout = os.path.join(tmp, "oci")
+        skopeo.copy(info, host_arch, "", dest_ref=f"oci:{layout}:pulled", authfile=authfile,
+                    tls_verify=tls_verify, on_line=on_line)
+        files = os.path.join(tmp, "files")
+        os.mkdir(files)
+        good: dict[str, tuple[str, str]] = {}   # arch name -> (file here, path in image)
+        refused: list[str] = []
+        for path, (here, mode) in sorted(_read_layers(layout, files).items()):
+            a = next((x for x in archmod.ARCHES if x.qemu == _QEMU.match(os.path.basename(path)).group(1)), None)
+            if a is None or a.name in good:
+                continue
+            why = check_binary(here, mode, host_arch)
+            if why:
+                refused.append(f"{path}: {why}")
+            else:
+                good[a.name] = (here, path)
+        if not good:
+            raise TbxError(f"{ref} holds no usable emulator; nothing was installed",
+                           details="\n".join(refused) or "it has no qemu-ARCH or qemu-ARCH-static binary",
+                           fix="Use an image with static qemu binaries built for this host "
+                               f"({host_arch.name}), like the common binfmt images")
+        base.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=base))
+        try:
+            arches = {}
+            for an, (here, _) in good.items():
+                a = archmod.resolve(an)
+                dest = stage / a.qemu_binary
+                shutil.copyfile(here, dest)
+                os.chmod(dest, 0o755)
+                arches[an] = a.qemu_binary
+            stage.chmod(0o755)
+            meta = {"source": info.reference, "digest": info.digest, "pinned": info.pinned,
+                    "qemu_version": qemu_version(str(stage / next(iter(arches.values())))),
+                    "arches": arches, "pulled": time.time()}
+            (stage / META).write_text(json.dumps(meta, indent=1) + "\n")
+            final = base / name
+            old = None
+            if final.exists():
+                old = base / f".{name}.old-{os.getpid()}"
+                final.rename(old)
+            stage.rename(final)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+    return {**meta, "name": name, "path": str(final)}, refused
+
+
+def remove(name: str) -> str:
+    for m in installed():
+        if m["name"] == name:
+            shutil.rmtree(m["path"])
+            return m["path"]
+    raise TbxError(f"no pulled emulator is named {name!r}", fix="See 'tbx emulator list'")
