@@ -5,6 +5,7 @@
     emulator_paths = ["/opt/qemu/bin"]       # searched before the usual places
     emulator_image = "registry.example.org/binfmt:latest"   # tbx emulator pull without IMAGE
     host_emulators = true                    # false: only emulator_paths and pulled emulators
+    binfmt_mode = "auto"                     # private (Linux >= 6.7), host (the host's entries), auto
 
     [images]                                 # per distro, or per distro:release
     "debian" = "quay.io/toolbx-images/debian-toolbox:{release}"
@@ -41,6 +42,7 @@ class Config:
     emulator_paths: tuple[str, ...] = ()
     emulator_image: str | None = None   # tbx emulator pull without IMAGE
     host_emulators: bool = True         # false: the host's qemu-*-static are not considered
+    binfmt_mode: str | None = None      # auto (default), private or host; TBX_BINFMT_MODE overrides
     images: dict[str, str] = field(default_factory=dict)
     files: tuple[str, ...] = ()
 
@@ -52,7 +54,7 @@ class Config:
 
 
 _KEYS = {"default_arch": str, "default_image": str, "emulator_paths": list, "images": dict,
-         "emulator_image": str, "host_emulators": bool}
+         "emulator_image": str, "host_emulators": bool, "binfmt_mode": str}
 
 
 def _bad(path: Path, key: str, why: str) -> TbxError:
@@ -129,6 +131,10 @@ def _merge(cfg: Config, path: Path) -> None:
         cfg.emulator_image = data["emulator_image"]
     if "host_emulators" in data:
         cfg.host_emulators = data["host_emulators"]
+    if "binfmt_mode" in data:
+        if data["binfmt_mode"] not in ("auto", "private", "host"):
+            raise _bad(path, "binfmt_mode", "binfmt_mode must be auto, private or host")
+        cfg.binfmt_mode = data["binfmt_mode"]
     for k, v in data.get("images", {}).items():
         if not isinstance(v, str):
             raise _bad(path, f"images.{k}", f"images.{k!r} must be an image reference string")

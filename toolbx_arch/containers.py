@@ -67,7 +67,7 @@ def _volume(source: str, target: str, options: str) -> list[str]:
 
 def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | None,
          user: execspec.User, userns: str, source: str, create_id: str, runtime: hostspec.HostRuntime,
-         cpu: str | None = None) -> list[str]:
+         cpu: str | None = None, host_entry: str | None = None) -> list[str]:
     """``podman create`` arguments for a tbx container. ``image`` is the local (arch-suffixed)
     name, ``source`` the remote reference it came from, ``emulator`` the host path of the
     emulator (resolved), ``userns`` a layout checked by ``validate_userns``, ``cpu`` a QEMU CPU
@@ -88,8 +88,13 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | Non
     # rootless user (EINVAL), and would expose every home on the host besides.
     home_shared = os.path.isdir(user.home) and userns != "auto"
     in_home = bool(emulator) and home_shared and emulator.startswith(user.home.rstrip("/") + "/")
-    if emulated:
+    if emulated and host_entry:  # host mode: the host's entry runs it; nothing is registered
+        init_args += ["--binfmt-host", host_entry]
+        labels[naming.LABEL_BINFMT_MODE] = "host"
+        labels[naming.LABEL_HOST_ENTRY] = host_entry
+    elif emulated:
         assert emulator
+        labels[naming.LABEL_BINFMT_MODE] = "private"
         line = binfmt.registration_line(a, emulator if in_home else runtime.in_container(emulator))
         init_args += ["--binfmt-name", a.binfmt_name]
         labels[LABEL_BINFMT] = line
@@ -356,11 +361,20 @@ def ensure_running(info: Info) -> None:
             raise TbxError(f"container {info.name} disappeared while starting")
         if cur.running and _ready(info.name):
             return
+        entry = cur.labels.get(naming.LABEL_HOST_ENTRY)
+        if not cur.running and entry:
+            e = next((x for x in binfmt.read_entries() if x.name == entry), None)
+            if e is None or not e.enabled:
+                raise TbxError(f"container {info.name} runs through the host's binfmt_misc entry {entry}, "
+                               f"which is {'gone' if e is None else 'disabled'}",
+                               fix=f"Enable it again (e.g. sudo update-binfmts --enable {entry}), or recreate the "
+                                   "container in private mode on Linux >= 6.7")
         if not cur.running:
             emu = cur.labels.get(naming.LABEL_EMULATOR_PATH)
             if emu and not os.path.exists(emu):
                 which = cur.labels.get(naming.LABEL_EMULATOR, emu)
-                raise TbxError(f"container {info.name} was created with the emulator {which}, which is gone ({emu})",
+                pulled = f" (the pulled emulator {which}, removed)" if which != emu else ""
+                raise TbxError(f"container {info.name} cannot start: its emulator {emu} is missing on the host{pulled}",
                                fix=f"Put it back (tbx emulator pull, or reinstall qemu-user-static), or recreate "
                                    f"the container: tbx rm {info.name} && tbx create {info.name} --arch {info.arch} …")
             _start(info.name)

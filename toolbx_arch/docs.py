@@ -58,6 +58,7 @@ default_image = "quay.io/me/box:1"    # when neither --image nor --distro is giv
 emulator_paths = ["/opt/qemu/bin"]    # searched before the usual places
 emulator_image = "registry.example.org/binfmt:latest"   # tbx emulator pull without IMAGE
 host_emulators = true                 # false: only emulator_paths and pulled emulators
+binfmt_mode = "auto"                  # private (Linux >= 6.7), host (the host's entries), or auto
 [images]                              # per distro, or distro:release
 "debian" = "quay.io/toolbx-images/debian-toolbox:{release}"
 "fedora:44" = "registry.example.org/fedora-toolbox:44"
@@ -106,6 +107,9 @@ def _options(cmd) -> list[tuple[str, str]]:
 ENVIRONMENT = [
     ("TBX_LOG_LEVEL", "debug, info, warning or error, as --log-level; debug shows every external command run "
                       "and gives a traceback for an internal error."),
+    ("TBX_BINFMT_MODE", "auto (default), private or host, as binfmt_mode in the configuration: host runs "
+                        "emulated programs through the host's own enabled binfmt_misc entries (those with the F "
+                        "flag), which tbx only reads; auto picks host on kernels older than 6.7."),
     ("TBX_READY_TIMEOUT", "Seconds to wait for a container's init to become ready (default 90)."),
     ("TBX_CONTAINER, TBX_ARCH", "Set by tbx inside its containers: the container's name and architecture."),
     ("CONTAINER_HOST", "Read by podman and skopeo, which tbx runs: a remote podman service is used as they use it."),

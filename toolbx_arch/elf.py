@@ -108,3 +108,21 @@ def _read(p: str) -> ElfInfo:
     except ELFError as e:
         raise TbxError(f"{p} is not a valid ELF file: {e}") from e
 
+
+
+def remembered(path: str, tag: str, compute):
+    """``compute(path)`` for a file, remembered in the same cache by the file's identity (the
+    QEMU version of an emulator, for instance: one run of ``--version`` per emulator file)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return compute(path)
+    key = f"{tag}\0{path}\0{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+    cache = _load_cache()
+    if key in cache and isinstance(cache[key], dict):
+        return cache[key].get("value")
+    value = compute(path)
+    cache = {k: v for k, v in cache.items() if not k.startswith(f"{tag}\0{path}\0")}
+    cache[key] = {"value": value}
+    _store_cache(cache)
+    return value

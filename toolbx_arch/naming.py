@@ -27,6 +27,8 @@ LABEL_IMAGE = "io.github.tbx.image"       # the local (arch-suffixed) image name
 LABEL_CREATE_ID = "io.github.tbx.create-id"
 LABEL_EMULATOR = "io.github.tbx.emulator"  # the pulled emulator's name, or the emulator's host path
 LABEL_EMULATOR_PATH = "io.github.tbx.emulator-path"  # the emulator binary on the host
+LABEL_BINFMT_MODE = "io.github.tbx.binfmt-mode"  # private, or host (the host's entry runs it)
+LABEL_HOST_ENTRY = "io.github.tbx.host-entry"    # host mode: the host's binfmt_misc entry
 LABEL_CPU = "io.github.tbx.cpu"           # QEMU_CPU of every emulated process (tbx create --cpu)
 MANAGED_FILTER = f"{LABEL_MANAGED}=true"   # podman label filter for tbx containers
 

@@ -171,8 +171,13 @@ def render_check(report) -> None:
         ("skopeo", h.skopeo or "MISSING"),
         ("OCI runtime", h.oci_runtime or "unknown"),
         ("host binfmt_misc", (f"{h.binfmt_misc}, {h.binfmt_entries.get('enabled', 0)} of "
-                              f"{h.binfmt_entries.get('total', 0)} entries enabled (tbx needs none)")
-                             if h.binfmt_misc != "not mounted" else "not mounted (tbx needs none)"),
+                              f"{h.binfmt_entries.get('total', 0)} entries enabled"
+                              + (" (tbx needs none)" if h.binfmt_mode == "private" else ""))
+                             if h.binfmt_misc != "not mounted" else "not mounted" + (
+                                 " (tbx needs none)" if h.binfmt_mode == "private" else "")),
+        ("binfmt mode", "private: each container registers its emulator in its own binfmt_misc"
+                        if h.binfmt_mode == "private" else "host: the host's enabled entries (with the F flag) "
+                                                          "run emulated programs; tbx only reads them"),
     ]
     width = max(len(k) for k, _ in host_rows)
     for k, v in host_rows:
@@ -182,14 +187,16 @@ def render_check(report) -> None:
     for r in report.arches:
         emu = r.emulator
         rows.append((r.arch, r.oci_arch, r.mode,
-                     (f"{emu.pulled} (QEMU {emu.version or '?'}): {emu.path}" if emu and emu.pulled else emu.path)
+                     f"host entry {r.host_entry or '(none usable)'}" if r.binfmt_mode == "host" and r.mode == "emulated"
+                     else (f"{emu.pulled} (QEMU {emu.version or '?'}): {emu.path}" if emu and emu.pulled
+                           else emu.path + (f" (QEMU {emu.version})" if emu.version else ""))
                      if emu else ("-" if r.mode != "emulated" else "not found"),
                      ("yes" if emu.static else "no") if emu and emu.static is not None else "-",
                      "yes" if r.ready else "NO",
                      r.problems[0].problem if r.problems else ""))
     table(None, ["ARCH", "OCI", "MODE", "EMULATOR", "STATIC", "READY", "PROBLEM"], rows)
     problems = [(None, p) for p in h.problems] + [(r.arch, p) for r in report.arches for p in r.problems]
-    notes = [(r.arch, n) for r in report.arches for n in r.notes if "lacks the C flag" in n]
+    notes = [(r.arch, n) for r in report.arches for n in r.notes if "lacks the C flag" in n or n.startswith("host mode")]
     if problems:
         print("\nProblems and fixes:")
         for where, p in problems:

@@ -55,6 +55,8 @@ class ArchReport:
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     host_binfmt: list[dict] = field(default_factory=list)
+    binfmt_mode: str = "private"    # how an emulated arch is run: private registration or a host entry
+    host_entry: str | None = None   # host mode: the host's binfmt_misc entry used
 
 
 @dataclass
@@ -73,6 +75,7 @@ class HostReport:
     binfmt_misc: str
     binfmt_entries: dict = field(default_factory=dict)   # {"total": n, "enabled": n}
     problems: list[Problem] = field(default_factory=list)
+    binfmt_mode: str = "private"    # private (own registration per container) or host (the host's entries)
 
     @property
     def ok(self) -> bool:
@@ -227,7 +230,7 @@ def tool_versions() -> dict[str, str | None]:
 def check_host(*, root: Path = Path("/"), proc: Path = binfmt.PROC_BINFMT, kernel: str | None = None,
                host_machine: str | None = None, tools: dict | None = None, uid: int | None = None,
                user: str | None = None, home: Path | None = None, max_userns: int | None = None,
-               os_release: dict[str, str] | None = None) -> HostReport:
+               os_release: dict[str, str] | None = None, binfmt_setting: str | None = None) -> HostReport:
     host_arch = archmod.host(host_machine)
     rel = hostinfo.os_release() if os_release is None else os_release
     fam = hostinfo.family(rel)
@@ -243,7 +246,8 @@ def check_host(*, root: Path = Path("/"), proc: Path = binfmt.PROC_BINFMT, kerne
     problems: list[Problem] = []
 
     kernel_ok = hostinfo.kernel_has_binfmt_userns(kernel)
-    if not kernel_ok:
+    mode = binfmt_mode(binfmt_setting, kernel_ok)
+    if not kernel_ok and mode == "private":
         problems.append(Problem(
             f"kernel {kernel} is older than 6.7: it has no binfmt_misc per user namespace, so "
             "emulated containers cannot register their emulator privately",
@@ -288,7 +292,7 @@ def check_host(*, root: Path = Path("/"), proc: Path = binfmt.PROC_BINFMT, kerne
         oci_runtime=_oci_runtime(root, home if rootless else None),
         binfmt_misc=binfmt.read_status(proc), problems=problems,
         binfmt_entries={"total": len(entries := binfmt.read_entries(proc)),
-                        "enabled": sum(e.enabled for e in entries)})
+                        "enabled": sum(e.enabled for e in entries)}, binfmt_mode=mode)
 
 
 def check_arch(a: Arch, host: HostReport, *, root: Path = Path("/"), proc: Path = binfmt.PROC_BINFMT,
@@ -300,10 +304,12 @@ def check_arch(a: Arch, host: HostReport, *, root: Path = Path("/"), proc: Path 
     entries = binfmt.read_entries(proc) if entries is None else entries
     for e in binfmt.entries_for(a, entries):
         rep.host_binfmt.append(e.as_dict())
-        if e.enabled and not e.has_credentials and m == "emulated":
+        if e.enabled and not e.has_credentials and m == "emulated" and host.binfmt_mode != "host":
             rep.notes.append(f"the host's binfmt entry {e.name} lacks the C flag: under tools that use it, "
                              "setuid programs such as sudo fail ('effective uid is not 0'); tbx does not use it")
-    if m != "emulated":
+    if m == "emulated" and host.binfmt_mode == "host":
+        _host_mode(rep, a, entries, host)
+    elif m != "emulated":
         rep.notes.append(f"{a.name} runs {'natively' if m == 'native' else 'in compat mode'} on this "
                          f"{host_arch.name} host: no emulator needed")
     else:
@@ -316,6 +322,10 @@ def check_arch(a: Arch, host: HostReport, *, root: Path = Path("/"), proc: Path 
             if emu.pulled:
                 emu.version = next((m.get("qemu_version") for m in emulators.installed()
                                     if m["name"] == emu.pulled), None)
+            elif emu.problem is None:
+                from . import elf
+
+                emu.version = elf.remembered(emu.real_path, "qemu-version", emulators.qemu_version)
         if emu is None:
             rep.problems.append(Problem(f"no QEMU user-mode emulator for {a.name} ({a.qemu_binary}) was found"
                                         + ("" if host_places else " (host_emulators = false: only "
@@ -329,6 +339,54 @@ def check_arch(a: Arch, host: HostReport, *, root: Path = Path("/"), proc: Path 
                                         "Upgrade to Linux 6.7 or newer"))
     rep.ready = not rep.problems and host.ok
     return rep
+
+
+BINFMT_MODES = ("auto", "private", "host")
+
+
+def binfmt_mode(setting: str | None, kernel_ok: bool) -> str:
+    """``private`` or ``host``: TBX_BINFMT_MODE, else the configured ``binfmt_mode``, else auto
+    (private on Linux >= 6.7, where each container gets its own binfmt_misc; host before)."""
+    m = (os.environ.get("TBX_BINFMT_MODE") or setting or "auto").strip().lower()
+    if m not in BINFMT_MODES:
+        raise TbxError(f"binfmt mode {m!r} is not one of {', '.join(BINFMT_MODES)}",
+                       fix="Set TBX_BINFMT_MODE (or binfmt_mode in the configuration) to auto, private or host")
+    return ("private" if kernel_ok else "host") if m == "auto" else m
+
+
+HOST_ENTRY_FIX = {
+    "debian": "sudo apt-get install -y qemu-user-static binfmt-support && sudo update-binfmts --enable {name}",
+    "fedora": "sudo dnf install -y qemu-user-static && sudo systemctl restart systemd-binfmt",
+    "arch": "sudo pacman -S --needed qemu-user-static qemu-user-static-binfmt && sudo systemctl restart systemd-binfmt",
+    "suse": "sudo zypper install -y qemu-linux-user && sudo systemctl restart systemd-binfmt",
+}
+CREDENTIALS_FIX = {
+    "debian": "add 'credentials yes' to /usr/share/binfmts/{name} and run: sudo update-binfmts --import {name}",
+    "other": "copy /usr/lib/binfmt.d/{name}-static.conf to /etc/binfmt.d/, add C to its flags, and run: "
+             "sudo systemctl restart systemd-binfmt",
+}
+
+
+def _host_mode(rep: ArchReport, a: Arch, entries: list[binfmt.Entry], host: HostReport) -> None:
+    """Host mode (kernels < 6.7, or forced): the host's own enabled entry with the F flag runs
+    the container's programs; tbx only reads it (it never writes the host's binfmt_misc)."""
+    rep.binfmt_mode = "host"
+    usable = [e for e in binfmt.entries_for(a, entries) if e.enabled and "F" in e.flags]
+    if not usable:
+        fix = HOST_ENTRY_FIX.get(host.family, "Install your distribution's qemu-user-static with its binfmt "
+                                              "registrations and enable {name}")
+        rep.problems.append(Problem(
+            f"no usable host binfmt_misc entry for {a.name}: host mode needs one that is enabled and has the "
+            "F flag (tbx never writes the host's binfmt_misc)", fix.format(name=a.binfmt_name)))
+        return
+    e = usable[0]
+    rep.host_entry = e.name
+    rep.notes.append(f"host mode: the host's binfmt_misc entry {e.name} (flags {e.flags}, interpreter "
+                     f"{e.interpreter}) runs {a.name} programs; no private registration")
+    if not e.has_credentials:
+        how = CREDENTIALS_FIX["debian" if host.family == "debian" else "other"].format(name=e.name)
+        rep.notes.append(f"the host's binfmt entry {e.name} lacks the C flag: sudo inside fails "
+                         f"('effective uid is not 0'). To fix it, {how}")
 
 
 def check(arch_names: list[str] | None = None, *, search: tuple[str, ...] = (), host_places: bool = True,
@@ -350,9 +408,10 @@ def check(arch_names: list[str] | None = None, *, search: tuple[str, ...] = (), 
     return Report(host=host, arches=reports, ready=ready)
 
 
-def require_ready(a: Arch, *, search: tuple[str, ...] = (), host_places: bool = True) -> ArchReport:
+def require_ready(a: Arch, *, search: tuple[str, ...] = (), host_places: bool = True,
+                  binfmt_setting: str | None = None) -> ArchReport:
     """For create/enter/run: the arch's report, or a TbxError with the first problem and its fix."""
-    host = check_host(tools={"podman": "present", "skopeo": "present"})
+    host = check_host(tools={"podman": "present", "skopeo": "present"}, binfmt_setting=binfmt_setting)
     rep = check_arch(a, host, search=search, host_places=host_places)
     problems = rep.problems + [p for p in host.problems if p not in rep.problems]
     if problems:

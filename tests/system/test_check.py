@@ -28,6 +28,10 @@ def test_json_has_an_entry_per_arch(root):
     aarch = next(a for a in d["arches"] if a["arch"] == "aarch64")
     assert aarch["mode"] == "emulated" and aarch["emulator"]["static"] is True
     assert aarch["emulator"]["in_container"] == "/run/host/usr/bin/qemu-aarch64-static"
+    qemu = __import__("subprocess").run(["/usr/bin/qemu-aarch64-static", "--version"], capture_output=True,
+                                        text=True).stdout.split()[2]  # "qemu-aarch64 version 7.2.x (…)"
+    assert aarch["emulator"]["version"] == qemu and aarch["emulator"]["pulled"] is None
+    assert d["host"]["binfmt_mode"] == "private" and aarch["binfmt_mode"] == "private"
     assert d["host"]["kernel_ok"] is True and d["host"]["podman"] and d["host"]["skopeo"]
     # The provisioned host's qemu entries are disabled: shown, not needed.
     assert all(not e["enabled"] for e in aarch["host_binfmt"])

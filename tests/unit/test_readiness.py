@@ -8,6 +8,7 @@ import pytest
 
 from toolbx_arch import arch as archmod
 from toolbx_arch import readiness
+from toolbx_arch.errors import TbxError
 
 from .elfgen import make_elf
 
@@ -109,16 +110,56 @@ def test_a_dynamic_one_first_and_a_static_one_later_picks_the_static(tmp_path, f
     assert rep.ready and rep.arches[0].emulator.path == "/usr/libexec/qemu-binfmt/aarch64-binfmt-P"
 
 
-def test_old_kernel_is_not_ready(tmp_path, fixtures_dir, monkeypatch):
+def test_old_kernel_in_private_mode_is_not_ready(tmp_path, fixtures_dir, monkeypatch):
     root, proc = fake_root(tmp_path, fixtures_dir)
     make_elf(root / "usr/bin/qemu-aarch64-static", e_machine=62)
+    monkeypatch.setenv("TBX_BINFMT_MODE", "private")
     rep = run(root, proc, ["aarch64"], kernel="6.6.30-generic", monkeypatch=monkeypatch)
-    assert not rep.ready and not rep.host.kernel_ok
+    assert not rep.ready and not rep.host.kernel_ok and rep.host.binfmt_mode == "private"
     assert any("older than 6.7" in p.problem for p in rep.host.problems)
     assert any("< 6.7" in p.problem for p in rep.arches[0].problems)
     # native arches need no emulation but still need the host prerequisites
     rep = run(root, proc, ["x86_64"], kernel="6.6.30", monkeypatch=monkeypatch)
     assert rep.arches[0].mode == "native" and not rep.ready
+
+
+def _enable(proc, name, flags=None):
+    text = (proc / name).read_text().replace("disabled", "enabled")
+    if flags is not None:
+        text = "\n".join(f"flags: {flags}" if line.startswith("flags:") else line for line in text.splitlines())
+    (proc / name).write_text(text)
+
+
+def test_old_kernel_uses_the_hosts_enabled_entry_with_the_f_flag(tmp_path, fixtures_dir, monkeypatch):
+    root, proc = fake_root(tmp_path, fixtures_dir)
+    rep = run(root, proc, ["aarch64"], kernel="6.1.0-13-amd64", monkeypatch=monkeypatch)  # auto -> host mode
+    arch = rep.arches[0]
+    assert rep.host.binfmt_mode == "host" and not rep.host.problems  # the kernel is no problem here
+    assert not rep.ready and arch.binfmt_mode == "host" and arch.host_entry is None
+    assert "no usable host binfmt_misc entry for aarch64" in arch.problems[0].problem
+    assert arch.problems[0].fix == "sudo apt-get install -y qemu-user-static binfmt-support && " \
+                                   "sudo update-binfmts --enable qemu-aarch64"
+    _enable(proc, "qemu-aarch64")  # PF: usable, but sudo will fail inside
+    arch = run(root, proc, ["aarch64"], kernel="6.1.0", monkeypatch=monkeypatch).arches[0]
+    assert arch.ready and arch.host_entry == "qemu-aarch64" and arch.emulator is None
+    assert any("lacks the C flag" in n and "credentials yes" in n for n in arch.notes)
+    _enable(proc, "qemu-aarch64", flags="PFC")
+    arch = run(root, proc, ["aarch64"], kernel="6.1.0", monkeypatch=monkeypatch).arches[0]
+    assert arch.ready and not any("lacks the C flag" in n for n in arch.notes)
+    _enable(proc, "qemu-aarch64", flags="P")  # without F the container cannot reach the interpreter
+    arch = run(root, proc, ["aarch64"], kernel="6.1.0", monkeypatch=monkeypatch).arches[0]
+    assert not arch.ready and "F flag" in arch.problems[0].problem
+
+
+def test_host_mode_can_be_forced_on_a_new_kernel_and_a_bad_mode_is_refused(tmp_path, fixtures_dir, monkeypatch):
+    root, proc = fake_root(tmp_path, fixtures_dir)
+    _enable(proc, "qemu-aarch64")
+    monkeypatch.setenv("TBX_BINFMT_MODE", "host")
+    rep = run(root, proc, ["aarch64"], kernel="6.18.0", monkeypatch=monkeypatch)
+    assert rep.ready and rep.arches[0].host_entry == "qemu-aarch64"
+    monkeypatch.setenv("TBX_BINFMT_MODE", "sometimes")
+    with pytest.raises(TbxError, match="not one of auto, private, host"):
+        run(root, proc, ["aarch64"], kernel="6.18.0", monkeypatch=monkeypatch)
 
 
 def test_native_and_compat_need_no_emulator(tmp_path, fixtures_dir, monkeypatch):

@@ -11,7 +11,7 @@ def check(arches: list[str] | None, *, json_out: bool = False) -> int:
     from ..emulators import search_dirs
 
     report = readiness.check(arches or None, search=cfg.emulator_paths + search_dirs(),
-                             host_places=cfg.host_emulators)
+                             host_places=cfg.host_emulators, binfmt_setting=cfg.binfmt_mode)
     if json_out:
         output.print_json(report.as_dict())
     else:

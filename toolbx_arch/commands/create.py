@@ -72,7 +72,7 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
     userns = containers.validate_userns(userns)
 
     host_arch = archmod.host()
-    emulator = None
+    emulator = host_entry = None
     if archmod.needs_emulation(t.arch, host_arch):
         from .. import emulators
 
@@ -86,17 +86,22 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
                 search = (os.path.dirname(chosen),)
         else:
             search, host_places = cfg.emulator_paths + emulators.search_dirs(), cfg.host_emulators
-        rep = readiness.require_ready(t.arch, search=search, host_places=host_places)
+        rep = readiness.require_ready(t.arch, search=search, host_places=host_places,
+                                      binfmt_setting=cfg.binfmt_mode)
         emulator = rep.emulator.real_path if rep.emulator else None
+        host_entry = rep.host_entry
+        if host_entry and emulator_choice is not None:
+            raise TbxError("--emulator chooses the emulator of a private registration; in host mode the host's "
+                           f"binfmt_misc entry {host_entry} decides", fix="Leave out --emulator, or use binfmt_mode = private")
         if emulator_choice is not None and "/" in emulator_choice and emulator != os.path.realpath(emulator_choice):
             raise TbxError(f"--emulator {emulator_choice} is not an emulator of {t.arch.name}",
                            fix=f"Give the path of {t.arch.qemu_binary}, or a pulled emulator's name")
     if cpu is not None:
-        readiness.check_cpu(t.arch, emulator, cpu, host_arch=host_arch)
+        readiness.check_cpu(t.arch, emulator or _entry_interpreter(host_entry), cpu, host_arch=host_arch)
     runtime = hostspec.discover()
     # The container is created while the image look-up finishes; a missing image makes
     # `podman create --pull never` fail, and a wrong arch undoes the container.
-    made = _make(t, cname, lambda: local(t.local_image), host_arch, emulator, userns, runtime, cpu)
+    made = _make(t, cname, lambda: local(t.local_image), host_arch, emulator, userns, runtime, cpu, host_entry)
     if made is not None:
         return made
     if containers.inspect(cname) is not None:  # say so before a long pull
@@ -108,7 +113,7 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
     try:
         with progress.pull(f"Pulling {t.ref} for {t.arch.name}") as shown:
             pulled, img, _ = images.pull(t.ref, t.arch, authfile=authfile, tls_verify=tls_verify, **shown)
-        made = _make(t, cname, lambda: img, host_arch, emulator, userns, runtime, cpu)
+        made = _make(t, cname, lambda: img, host_arch, emulator, userns, runtime, cpu, host_entry)
         if made is None:
             raise TbxError(f"image {t.local_image} disappeared right after it was pulled", exit_code=EXIT_ENGINE)
         return made
@@ -129,14 +134,26 @@ def _has_arch_suffix(image: str) -> bool:
     return "-" in last.partition(":")[2]
 
 
-def _make(t, cname, get_image, host_arch, emulator, userns, runtime, cpu=None) -> int | None:
+def _entry_interpreter(name: str | None) -> str | None:
+    from .. import binfmt
+
+    return next((e.interpreter for e in binfmt.read_entries() if e.name == name), None) if name else None
+
+
+def _make(t, cname, get_image, host_arch, emulator, userns, runtime, cpu=None, host_entry=None) -> int | None:
     """Create the container; None (and nothing made) when the image is not stored locally."""
     from .. import containers, execspec, output, progress, status
 
     create_id = containers.new_create_id()
+    try:
+        containers.status_dir(cname)
+    except TbxError:  # a directory tbx may not use as it is: a removed container's, or an existing one's
+        if containers.inspect(cname) is not None:
+            raise _exists(cname) from None
+        status.remove(cname)  # left by a container of this name removed outside tbx (podman rm)
     argv = containers.spec(name=cname, image=t.local_image, a=t.arch, host_arch=host_arch, emulator=emulator,
                            user=execspec.invoking_user(), userns=userns, source=t.ref, create_id=create_id,
-                           runtime=runtime, cpu=cpu)
+                           runtime=runtime, cpu=cpu, host_entry=host_entry)
     with progress.status(f"Creating container {cname}"):
         attempted = False
         done = False
@@ -174,7 +191,8 @@ def _make(t, cname, get_image, host_arch, emulator, userns, runtime, cpu=None) -
                 status.remove(cname)
     mode = archmod.mode(t.arch, host_arch)
     how = {"native": "native", "compat": "compat, no emulation",
-           "emulated": f"emulated by {emulator}" + (f", CPU {cpu}" if cpu else "")}[mode]
+           "emulated": (f"emulated by the host's binfmt_misc entry {host_entry}" if host_entry
+                        else f"emulated by {emulator}") + (f", CPU {cpu}" if cpu else "")}[mode]
     print(f"Created container {cname} ({t.arch.name}, {how}) from {t.local_image}")
     output.info(f"Enter it with: tbx enter {cname}")
     return 0

@@ -14,7 +14,7 @@
 
 set -u
 
-loader= libpath= arch= binfmt_name= user= uid= gid= group= home= shell= status=/run/tbx
+loader= libpath= arch= binfmt_name= binfmt_host= user= uid= gid= group= home= shell= status=/run/tbx
 bad_args=
 while [ $# -gt 0 ]; do
     if [ $# -lt 2 ]; then
@@ -26,6 +26,7 @@ while [ $# -gt 0 ]; do
     --library-path) libpath=$2 ;;
     --arch) arch=$2 ;;
     --binfmt-name) binfmt_name=$2 ;;
+    --binfmt-host) binfmt_host=$2 ;;
     --user) user=$2 ;;
     --uid) uid=$2 ;;
     --gid) gid=$2 ;;
@@ -84,6 +85,9 @@ log "starting ($arch)"
 [ -n "$loader" ] && [ -n "$libpath" ] || fail "missing --loader/--library-path"
 host /usr/bin/rm -f "$status/failed" "$status/ready" 2>/dev/null
 
+if [ -n "$binfmt_host" ]; then
+    log "binfmt mode host: the host's binfmt_misc entry $binfmt_host runs this container's $arch programs; no private registration"
+fi
 if [ -n "$binfmt_name" ]; then
     # tbx registers the emulator from the host right after it starts this container; nothing
     # foreign can run before that, so only builtins and host programs are used until then.
