@@ -223,6 +223,18 @@ def validate_image_name(name: str | None) -> str:
     return name
 
 
+def names_or_all(names: list[str], all_: bool, *, what: str, cmd: str, placeholder: str, check) -> None:
+    """rm/rmi arguments: some names, each valid (``check``), or --all alone, as podman takes them
+    (--all with names is a mistake, not "all")."""
+    if not names and not all_:
+        raise TbxError(f"no {what} named", fix=f"tbx {cmd} {placeholder}…, or tbx {cmd} --all")
+    if names and all_:
+        raise TbxError(f"--all removes every tbx {what}; it cannot be combined with names ({' '.join(names)})",
+                       fix=f"tbx {cmd} {' '.join(names)}, or tbx {cmd} --all")
+    for n in names:
+        check(n)
+
+
 def arch_by_container(rows: list[dict]) -> dict[str, str]:
     """{container name: tbx arch label} from ``podman ps --format json`` rows (the catalog)."""
     return {(r.get("Names") or ["?"])[0]: (r.get("Labels") or {}).get(LABEL_ARCH, "?") for r in rows}

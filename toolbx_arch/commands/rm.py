@@ -41,13 +41,8 @@ def _remove_if_ours(name: str, *, force: bool) -> bool:
 
 
 def rm(names: list[str], *, force: bool, all_: bool) -> int:
-    if not names and not all_:
-        raise TbxError("no container named", fix="tbx rm NAME…, or tbx rm --all")
-    if names and all_:  # as podman: --all with names is a mistake, not "all"
-        raise TbxError(f"--all removes every tbx container; it cannot be combined with names ({' '.join(names)})",
-                       fix=f"tbx rm {' '.join(names)}, or tbx rm --all")
-    for n in names:
-        naming.validate_container_name(n)
+    naming.names_or_all(names, all_, what="container", cmd="rm",
+                        placeholder="NAME", check=naming.validate_container_name)
     if len(names) == 1 and not all_ and _remove_if_ours(names[0], force=force):
         print(names[0])
         return 0

@@ -40,13 +40,8 @@ def _stored_names(given: str, img, mine: dict[str, str]) -> list[str]:
 
 
 def rmi(names: list[str], *, force: bool, all_: bool) -> int:
-    if not names and not all_:
-        raise TbxError("no image named", fix="tbx rmi IMAGE…, or tbx rmi --all")
-    if names and all_:  # as podman: --all with names is a mistake, not "all"
-        raise TbxError(f"--all removes every tbx image; it cannot be combined with names ({' '.join(names)})",
-                       fix=f"tbx rmi {' '.join(names)}, or tbx rmi --all")
-    for n in names:
-        naming.validate_image_name(n)
+    naming.names_or_all(names, all_, what="image", cmd="rmi",
+                        placeholder="IMAGE", check=naming.validate_image_name)
     mine = images.owned()
     targets: list[tuple[str, str]] = []  # (name tbx stored, image id)
     if all_:
