@@ -28,11 +28,16 @@ from .errors import TbxError
 SYSTEM_FILE = Path("/etc/tbx/config.toml")
 
 
-def user_file() -> Path:
+def config_home() -> Path:
+    """$XDG_CONFIG_HOME; unset, empty or relative: the XDG default, ~/.config."""
     base = os.environ.get("XDG_CONFIG_HOME") or ""
-    if not os.path.isabs(base):  # unset, empty or relative: the XDG default
+    if not os.path.isabs(base):
         base = os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "tbx" / "config.toml"
+    return Path(base)
+
+
+def user_file() -> Path:
+    return config_home() / "tbx" / "config.toml"
 
 
 @dataclass

@@ -320,17 +320,35 @@ def _restart(info: Info, why: str) -> None:
     _start(info.name)
 
 
+def _missing_emulator(info: Info) -> TbxError | None:
+    """The error for a container whose emulator (the interpreter of its registration line) is no
+    longer on the host, naming the pulled emulator it was; None when it is there."""
+    from . import registration
+
+    line = info.labels.get(LABEL_BINFMT)
+    if not line:
+        return None
+    interp = registration.interpreter(line)
+    on_host = interp[len(hostspec.HOST_PREFIX):] if interp.startswith(hostspec.HOST_PREFIX + "/") else interp
+    if os.path.isfile(on_host):
+        return None
+    which = info.labels.get(naming.LABEL_EMULATOR, on_host)
+    pulled = f" (the pulled emulator {which}, removed)" if which != on_host else ""
+    return TbxError(f"container {info.name} cannot start: its emulator {on_host} is missing on the host{pulled}",
+                    fix=f"Put it back (tbx check shows how; a pulled one: tbx emulator pull), then run the command "
+                        f"again; or recreate the container: tbx rm {info.name} && tbx create {info.name} "
+                        f"--arch {info.arch} …")
+
+
 def _register(info: Info, line: str) -> None:
     """Register the emulator in the container's own binfmt_misc (see ``registration``); on failure
     stop the container (its init would wait for ever) and say why."""
     from . import registration
 
-    interp = registration.interpreter(line)
-    on_host = interp[len(hostspec.HOST_PREFIX):] if interp.startswith(hostspec.HOST_PREFIX + "/") else interp
     try:
-        if not os.path.isfile(on_host):
-            raise TbxError(f"container {info.name} cannot start: its emulator {on_host} is missing on the host",
-                           fix="Install it again (tbx check shows how), then run the command again")
+        gone = _missing_emulator(info)
+        if gone is not None:
+            raise gone
         registration.register(info.pid, line)
     except TbxError:
         runner.run(["podman", "stop", "-t", "2", info.name], timeout=60)
@@ -370,13 +388,9 @@ def ensure_running(info: Info) -> None:
                                fix=f"Enable it again (e.g. sudo update-binfmts --enable {entry}), or recreate the "
                                    "container in private mode on Linux >= 6.7")
         if not cur.running:
-            emu = cur.labels.get(naming.LABEL_EMULATOR_PATH)
-            if emu and not os.path.exists(emu):
-                which = cur.labels.get(naming.LABEL_EMULATOR, emu)
-                pulled = f" (the pulled emulator {which}, removed)" if which != emu else ""
-                raise TbxError(f"container {info.name} cannot start: its emulator {emu} is missing on the host{pulled}",
-                               fix=f"Put it back (tbx emulator pull, or reinstall qemu-user-static), or recreate "
-                                   f"the container: tbx rm {info.name} && tbx create {info.name} --arch {info.arch} …")
+            gone = _missing_emulator(cur)  # before a start that would only be stopped again
+            if gone is not None:
+                raise gone
             _start(info.name)
         elif made_now:
             _restart(cur, "its status directory was missing")

@@ -34,11 +34,8 @@ def read(path: str | Path) -> ElfInfo:
     has not changed (same device, inode, size, mtime and ctime) come from a small cache in the
     runtime directory, which spares every command that checks an emulator pyelftools' import."""
     p = str(path)
-    try:
-        st = os.stat(p)
-        key = f"{p}\0{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-    except OSError:
-        key = None
+    ident = _identity(p)
+    key = f"{p}\0{ident}" if ident else None
     cache = _load_cache() if key else {}
     hit = cache.get(key) if key else None
     if isinstance(hit, list) and len(hit) == 4:
@@ -49,6 +46,15 @@ def read(path: str | Path) -> ElfInfo:
         cache[key] = [info.e_machine, info.elf_class, info.little_endian, info.interpreter]
         _store_cache(cache)
     return info
+
+
+def _identity(path: str) -> str | None:
+    """What makes a cached answer about a file still true: same device, inode, size and times."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
 def _cache_path() -> str | None:
@@ -113,11 +119,10 @@ def _read(p: str) -> ElfInfo:
 def remembered(path: str, tag: str, compute):
     """``compute(path)`` for a file, remembered in the same cache by the file's identity (the
     QEMU version of an emulator, for instance: one run of ``--version`` per emulator file)."""
-    try:
-        st = os.stat(path)
-    except OSError:
+    ident = _identity(path)
+    if ident is None:
         return compute(path)
-    key = f"{tag}\0{path}\0{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+    key = f"{tag}\0{path}\0{ident}"
     cache = _load_cache()
     if key in cache and isinstance(cache[key], dict):
         return cache[key].get("value")

@@ -186,17 +186,17 @@ def pull(ref: str, *, authfile: str | None, tls_verify: bool, on_line=None) -> t
                     tls_verify=tls_verify, on_line=on_line)
         files = os.path.join(tmp, "files")
         os.mkdir(files)
-        good: dict[str, tuple[str, str]] = {}   # arch name -> (file here, path in image)
+        good: dict[archmod.Arch, str] = {}   # arch -> its checked file here
         refused: list[str] = []
         for path, (here, mode) in sorted(_read_layers(layout, files).items()):
             a = next((x for x in archmod.ARCHES if x.qemu == _QEMU.match(os.path.basename(path)).group(1)), None)
-            if a is None or a.name in good:
+            if a is None or a in good:
                 continue
             why = check_binary(here, mode, host_arch)
             if why:
                 refused.append(f"{path}: {why}")
             else:
-                good[a.name] = (here, path)
+                good[a] = here
         if not good:
             raise TbxError(f"{ref} holds no usable emulator; nothing was installed",
                            details="\n".join(refused) or "it has no qemu-ARCH or qemu-ARCH-static binary",
@@ -206,12 +206,11 @@ def pull(ref: str, *, authfile: str | None, tls_verify: bool, on_line=None) -> t
         stage = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=base))
         try:
             arches = {}
-            for an, (here, _) in good.items():
-                a = archmod.resolve(an)
+            for a, here in good.items():
                 dest = stage / a.qemu_binary
                 shutil.copyfile(here, dest)
                 os.chmod(dest, 0o755)
-                arches[an] = a.qemu_binary
+                arches[a.name] = a.qemu_binary
             stage.chmod(0o755)
             meta = {"source": info.reference, "digest": info.digest, "pinned": info.pinned,
                     "qemu_version": qemu_version(str(stage / next(iter(arches.values())))),

@@ -161,6 +161,21 @@ def human_size(n: int | float | None) -> str:
 
 # --- check ---------------------------------------------------------------------------------
 
+def _emulator_cell(r) -> str:
+    """The EMULATOR column of tbx check: the host entry (host mode), or the emulator with its
+    pulled name and QEMU version when known."""
+    emu = r.emulator
+    if r.mode != "emulated":
+        return "-"
+    if r.binfmt_mode == "host":
+        return f"host entry {r.host_entry or '(none usable)'}"
+    if emu is None:
+        return "not found"
+    if emu.pulled:
+        return f"{emu.pulled} (QEMU {emu.version or '?'}): {emu.path}"
+    return emu.path + (f" (QEMU {emu.version})" if emu.version else "")
+
+
 def render_check(report) -> None:
     h = report.host
     host_rows = [
@@ -172,9 +187,8 @@ def render_check(report) -> None:
         ("OCI runtime", h.oci_runtime or "unknown"),
         ("host binfmt_misc", (f"{h.binfmt_misc}, {h.binfmt_entries.get('enabled', 0)} of "
                               f"{h.binfmt_entries.get('total', 0)} entries enabled"
-                              + (" (tbx needs none)" if h.binfmt_mode == "private" else ""))
-                             if h.binfmt_misc != "not mounted" else "not mounted" + (
-                                 " (tbx needs none)" if h.binfmt_mode == "private" else "")),
+                              if h.binfmt_misc != "not mounted" else "not mounted")
+                             + (" (tbx needs none)" if h.binfmt_mode == "private" else "")),
         ("binfmt mode", "private: each container registers its emulator in its own binfmt_misc"
                         if h.binfmt_mode == "private" else "host: the host's enabled entries (with the F flag) "
                                                           "run emulated programs; tbx only reads them"),
@@ -187,10 +201,7 @@ def render_check(report) -> None:
     for r in report.arches:
         emu = r.emulator
         rows.append((r.arch, r.oci_arch, r.mode,
-                     f"host entry {r.host_entry or '(none usable)'}" if r.binfmt_mode == "host" and r.mode == "emulated"
-                     else (f"{emu.pulled} (QEMU {emu.version or '?'}): {emu.path}" if emu and emu.pulled
-                           else emu.path + (f" (QEMU {emu.version})" if emu.version else ""))
-                     if emu else ("-" if r.mode != "emulated" else "not found"),
+                     _emulator_cell(r),
                      ("yes" if emu.static else "no") if emu and emu.static is not None else "-",
                      "yes" if r.ready else "NO",
                      r.problems[0].problem if r.problems else ""))

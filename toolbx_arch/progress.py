@@ -22,13 +22,22 @@ def status(title: str) -> Iterator[Optional[Callable[[str], None]]]:
         yield lambda line: st.update(f"{title}: {line}" if line else title)
 
 
+def lines(title: str) -> Callable[[str], None]:
+    """Print ``title`` on stderr and return a printer for the progress lines that follow, each
+    with tbx's prefix (for logs: no terminal needed)."""
+    def say(line: str) -> None:
+        print(f"tbx: {line}", file=sys.stderr, flush=True)
+
+    say(title)
+    return say
+
+
 @contextlib.contextmanager
 def pull(title: str) -> Iterator[dict]:
     """Keyword arguments for ``images.pull``. On a terminal a rich bar with bytes, percentage,
     speed and time left; otherwise the title and one line per layer on stderr."""
     if not sys.stderr.isatty():
-        print(f"tbx: {title}", file=sys.stderr, flush=True)
-        yield {"on_line": lambda line: print(f"tbx: {line}", file=sys.stderr, flush=True)}
+        yield {"on_line": lines(title)}
         return
     from rich.console import Console
     from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn,

@@ -302,30 +302,20 @@ def check_arch(a: Arch, host: HostReport, *, root: Path = Path("/"), proc: Path 
     m = archmod.mode(a, host_arch)
     rep = ArchReport(arch=a.name, oci_arch=a.oci_arch, platform=a.platform, mode=m)
     entries = binfmt.read_entries(proc) if entries is None else entries
-    for e in binfmt.entries_for(a, entries):
+    mine = binfmt.entries_for(a, entries)
+    for e in mine:
         rep.host_binfmt.append(e.as_dict())
         if e.enabled and not e.has_credentials and m == "emulated" and host.binfmt_mode != "host":
             rep.notes.append(f"the host's binfmt entry {e.name} lacks the C flag: under tools that use it, "
                              "setuid programs such as sudo fail ('effective uid is not 0'); tbx does not use it")
     if m == "emulated" and host.binfmt_mode == "host":
-        _host_mode(rep, a, entries, host)
+        _host_mode(rep, a, mine, host)
     elif m != "emulated":
         rep.notes.append(f"{a.name} runs {'natively' if m == 'native' else 'in compat mode'} on this "
                          f"{host_arch.name} host: no emulator needed")
     else:
         emu = find_emulator(a, host_arch, root, search, host.family, host_places)
         rep.emulator = emu
-        if emu is not None and root == Path("/"):
-            from . import emulators
-
-            emu.pulled = emulators.owner_of(emu.real_path)
-            if emu.pulled:
-                emu.version = next((m.get("qemu_version") for m in emulators.installed()
-                                    if m["name"] == emu.pulled), None)
-            elif emu.problem is None:
-                from . import elf
-
-                emu.version = elf.remembered(emu.real_path, "qemu-version", emulators.qemu_version)
         if emu is None:
             rep.problems.append(Problem(f"no QEMU user-mode emulator for {a.name} ({a.qemu_binary}) was found"
                                         + ("" if host_places else " (host_emulators = false: only "
@@ -367,11 +357,12 @@ CREDENTIALS_FIX = {
 }
 
 
-def _host_mode(rep: ArchReport, a: Arch, entries: list[binfmt.Entry], host: HostReport) -> None:
-    """Host mode (kernels < 6.7, or forced): the host's own enabled entry with the F flag runs
-    the container's programs; tbx only reads it (it never writes the host's binfmt_misc)."""
+def _host_mode(rep: ArchReport, a: Arch, mine: list[binfmt.Entry], host: HostReport) -> None:
+    """Host mode (kernels < 6.7, or forced): the host's own enabled entry with the F flag among
+    ``mine`` (the entries for ``a``) runs the container's programs; tbx only reads it (it never
+    writes the host's binfmt_misc)."""
     rep.binfmt_mode = "host"
-    usable = [e for e in binfmt.entries_for(a, entries) if e.enabled and "F" in e.flags]
+    usable = [e for e in mine if e.enabled and "F" in e.flags]
     if not usable:
         fix = HOST_ENTRY_FIX.get(host.family, "Install your distribution's qemu-user-static with its binfmt "
                                               "registrations and enable {name}")
@@ -387,6 +378,24 @@ def _host_mode(rep: ArchReport, a: Arch, entries: list[binfmt.Entry], host: Host
         how = CREDENTIALS_FIX["debian" if host.family == "debian" else "other"].format(name=e.name)
         rep.notes.append(f"the host's binfmt entry {e.name} lacks the C flag: sudo inside fails "
                          f"('effective uid is not 0'). To fix it, {how}")
+
+
+def add_versions(report: Report, pulled: list[dict]) -> None:
+    """For ``tbx check``, which shows them: each emulator's pulled name and QEMU version (the
+    recorded one of a pulled emulator, ``pulled`` being ``emulators.installed()``, else its
+    ``--version``, remembered per file). Not done by ``check_arch``: create does not need it."""
+    from . import elf, emulators
+
+    recorded = {m["name"]: m.get("qemu_version") for m in pulled}
+    for rep in report.arches:
+        emu = rep.emulator
+        if emu is None:
+            continue
+        emu.pulled = emulators.owner_of(emu.real_path)
+        if emu.pulled:
+            emu.version = recorded.get(emu.pulled)
+        elif emu.problem is None:
+            emu.version = elf.remembered(emu.real_path, "qemu-version", emulators.qemu_version)
 
 
 def check(arch_names: list[str] | None = None, *, search: tuple[str, ...] = (), host_places: bool = True,

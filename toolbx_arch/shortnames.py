@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .config import config_home
 from .errors import TbxError
 from .naming import parse_reference
 
@@ -40,15 +41,10 @@ class Resolution:
     how: str    # for the user: where the registry came from
 
 
-def _config_home() -> Path:
-    x = os.environ.get("XDG_CONFIG_HOME", "")
-    return Path(x) if os.path.isabs(x) else Path.home() / ".config"
-
-
 def config_files(*, uid: int | None = None) -> tuple[list[Path], Path | None]:
     """(registries.conf and its drop-ins in the order they apply, the alias cache)."""
     uid = os.getuid() if uid is None else uid
-    user = None if uid == 0 else _config_home() / "containers"
+    user = None if uid == 0 else config_home() / "containers"
     env = os.environ.get("CONTAINERS_REGISTRIES_CONF")
     if env:
         main = Path(env)

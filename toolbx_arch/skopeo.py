@@ -228,6 +228,11 @@ def _bytes(num: str, unit: str) -> int:
     return int(float(num) * _UNITS.get(unit, 1))
 
 
+def _layer_size(sizes: dict[str, int], short: str) -> int | None:
+    """The size of the layer whose digest starts with ``short`` (skopeo shows 12 hex digits)."""
+    return next((v for k, v in sizes.items() if k.split(":")[-1].startswith(short)), None)
+
+
 class _BarReader:
     """Bytes copied so far, from the progress bars skopeo draws on a terminal (a pty here):
     ``Copying blob 90bfa056a673 [===>----] 11.5MiB / 57.1MiB`` and ``Copying blob … done``."""
@@ -237,12 +242,9 @@ class _BarReader:
     DONE = re.compile(r"Copying (blob|config) (?:sha256:)?([0-9a-f]{8,}) (?:done|skipped)")
 
     def __init__(self, sizes: dict[str, int]) -> None:
-        self.sizes = {k.split(":")[-1]: v for k, v in sizes.items()}
+        self.sizes = sizes
         self.now: dict[str, int] = {}
         self.buf = ""
-
-    def _size(self, short: str) -> int | None:
-        return next((v for k, v in self.sizes.items() if k.startswith(short)), None)
 
     def feed(self, text: str) -> int:
         self.buf += self.ANSI.sub("", text)
@@ -254,7 +256,7 @@ class _BarReader:
                 continue
             m = self.DONE.search(line)
             if m and m.group(1) == "blob":
-                self.now[m.group(2)] = self._size(m.group(2)) or self.now.get(m.group(2), 0)
+                self.now[m.group(2)] = _layer_size(self.sizes, m.group(2)) or self.now.get(m.group(2), 0)
         return sum(self.now.values())
 
 
@@ -308,7 +310,7 @@ def copy(info: ImageInfo, a: Arch, dest: str, *, authfile: str | None = None, tl
                 m = blob.search(line)
                 if on_line and m and m.group(1) not in seen:
                     seen.append(m.group(1))
-                    size = next((v for k, v in info.layer_sizes.items() if k.split(":")[-1].startswith(m.group(1))), None)
+                    size = _layer_size(info.layer_sizes, m.group(1))
                     total = len(info.layer_sizes) or info.layers
                     on_line(f"layer {len(seen)}/{total} sha256:{m.group(1)[:12]}"
                             + (f" ({_mb(size)})" if size is not None else ""))

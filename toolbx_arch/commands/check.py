@@ -8,10 +8,12 @@ from ..config import load
 
 def check(arches: list[str] | None, *, json_out: bool = False) -> int:
     cfg = load()
-    from ..emulators import search_dirs
+    from ..emulators import installed
 
-    report = readiness.check(arches or None, search=cfg.emulator_paths + search_dirs(),
+    pulled = installed()
+    report = readiness.check(arches or None, search=cfg.emulator_paths + tuple(m["path"] for m in pulled),
                              host_places=cfg.host_emulators, binfmt_setting=cfg.binfmt_mode)
+    readiness.add_versions(report, pulled)
     if json_out:
         output.print_json(report.as_dict())
     else:

@@ -72,24 +72,27 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
     userns = containers.validate_userns(userns)
 
     host_arch = archmod.host()
-    emulator = host_entry = None
+    emulator = host_entry = host_interpreter = None
     if archmod.needs_emulation(t.arch, host_arch):
         from .. import emulators
 
         if emulator_choice is not None:  # --emulator NAME|PATH: that one, or an error
             chosen = emulators.resolve_choice(emulator_choice)
-            search, host_places = ((chosen,) if os.path.isdir(chosen) else ()), False
-            if not os.path.isdir(chosen):
-                emu = readiness.inspect_emulator(chosen, t.arch, host_arch, Path("/"), "debian")
+            if not os.path.isdir(chosen):  # a binary's path: checked here, then found in its directory
+                from ..hostinfo import family
+
+                emu = readiness.inspect_emulator(chosen, t.arch, host_arch, Path("/"), family())
                 if emu.problem:
                     raise TbxError(f"--emulator {emulator_choice}: {emu.problem}", fix=emu.fix)
-                search = (os.path.dirname(chosen),)
+                chosen = os.path.dirname(chosen)
+            search, host_places = (chosen,), False
         else:
             search, host_places = cfg.emulator_paths + emulators.search_dirs(), cfg.host_emulators
         rep = readiness.require_ready(t.arch, search=search, host_places=host_places,
                                       binfmt_setting=cfg.binfmt_mode)
         emulator = rep.emulator.real_path if rep.emulator else None
         host_entry = rep.host_entry
+        host_interpreter = next((e["interpreter"] for e in rep.host_binfmt if e["name"] == host_entry), None)
         if host_entry and emulator_choice is not None:
             raise TbxError("--emulator chooses the emulator of a private registration; in host mode the host's "
                            f"binfmt_misc entry {host_entry} decides", fix="Leave out --emulator, or use binfmt_mode = private")
@@ -97,7 +100,7 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
             raise TbxError(f"--emulator {emulator_choice} is not an emulator of {t.arch.name}",
                            fix=f"Give the path of {t.arch.qemu_binary}, or a pulled emulator's name")
     if cpu is not None:
-        readiness.check_cpu(t.arch, emulator or _entry_interpreter(host_entry), cpu, host_arch=host_arch)
+        readiness.check_cpu(t.arch, emulator or host_interpreter, cpu, host_arch=host_arch)
     runtime = hostspec.discover()
     # The container is created while the image look-up finishes; a missing image makes
     # `podman create --pull never` fail, and a wrong arch undoes the container.
@@ -132,12 +135,6 @@ def _has_arch_suffix(image: str) -> bool:
     """Whether the tag could end in ``-<arch>`` (a cheap over-approximation)."""
     last = image.rpartition("/")[2].partition("@")[0]
     return "-" in last.partition(":")[2]
-
-
-def _entry_interpreter(name: str | None) -> str | None:
-    from .. import binfmt
-
-    return next((e.interpreter for e in binfmt.read_entries() if e.name == name), None) if name else None
 
 
 def _make(t, cname, get_image, host_arch, emulator, userns, runtime, cpu=None, host_entry=None) -> int | None:

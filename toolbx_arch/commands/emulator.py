@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from .. import emulators, output
+from .. import emulators, output, progress
 from ..config import load
 from ..errors import TbxError
 from ..shortnames import qualify
@@ -16,9 +14,8 @@ def pull(ref: str | None, *, authfile: str | None, tls_verify: bool) -> int:
         raise TbxError("no image named, and no emulator_image in the configuration",
                        fix="tbx emulator pull IMAGE, or set emulator_image = \"REF\" in ~/.config/tbx/config.toml")
     ref = qualify(ref)
-    print(f"tbx: pulling the emulators of {ref}", file=sys.stderr)
     meta, refused = emulators.pull(ref, authfile=authfile, tls_verify=tls_verify,
-                                   on_line=lambda line: print(f"tbx: {line}", file=sys.stderr, flush=True))
+                                   on_line=progress.lines(f"pulling the emulators of {ref}"))
     for why in refused:
         output.warn(f"not installed: {why}")
     arches = ", ".join(meta["arches"])
