@@ -9,6 +9,8 @@
 #     (cached in /var/cache/tbx-ci, outside the clone), each with /platform-marker
 #   - starts two local registries on free 127.0.0.1 ports (one with htpasswd auth) and
 #     publishes: a two-arch index, a single-arch amd64 image, the index again behind auth
+#   - installs the ssh node of the connection tests (test-node.sh install: openssh-server, a node
+#     user, keys; sshd on 127.0.0.1 only, started and stopped by the tests)
 #   - leaves the host's qemu binfmt_misc entries DISABLED, to prove tbx needs none
 #   - writes the facts the tests need to $TBX_TEST_ENV (default /run/tbx-ci/env)
 set -euo pipefail
@@ -187,6 +189,9 @@ for kind in good bad; do
     skopeo copy -q --dest-tls-verify=false "oci:$cache/oci-emulators-$kind:amd64" \
         "docker://$plain/tbx-test/binfmt-$kind:1"
 done
+
+# The ssh node of the connection tests (issue 15): installed here; the tests start and stop it.
+bash "$here/test-node.sh" install
 
 cat >"$env_file.tmp" <<EOF
 TBX_TEST_REGISTRY=$plain

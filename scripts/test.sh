@@ -44,7 +44,8 @@ restore_binfmt() {
 }
 snapshot_binfmt >"$snapshot"
 restored=0
-trap '[ "$restored" = 1 ] || restore_binfmt; rm -f "$snapshot"' EXIT
+# The ssh node of the connection tests is stopped and emptied by them; on any exit, again.
+trap '[ "$restored" = 1 ] || restore_binfmt; rm -f "$snapshot"; bash "$here/test-node.sh" down >/dev/null 2>&1 || true' EXIT
 
 TBX_EXTRAS=test bash "$here/install.sh" || exit 1
 bash "$here/provision-test-host.sh" || exit 1

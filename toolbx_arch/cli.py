@@ -91,22 +91,44 @@ ArchOpt = typer.Option(None, "--arch", "--platform", metavar="ARCH", autocomplet
 TlsOpt = typer.Option(True, "--tls-verify/--no-tls-verify", help="Require HTTPS and verify certificates.")
 AuthOpt = typer.Option(None, "--authfile", metavar="FILE", help="Registry credentials file (podman login format).")
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
+ConnOpt = typer.Option(None, "--connection", metavar="ARCH=NAME", autocompletion=lambda incomplete: _complete_conn(incomplete),
+                       help="Run ARCH on the machine of podman connection NAME, natively (repeatable; over the "
+                            "configuration's [connections]).")
+LocalOpt = typer.Option(False, "--local", help="Everything here: ignore connections.")
+FallbackOpt = typer.Option(False, "--fallback-local",
+                           help="When an arch's machine does not answer, run that arch here (emulated) instead of failing it.")
+
+
+def _complete_conn(incomplete: str) -> list[str]:
+    """ARCH=NAME: arches first, then podman's connection names."""
+    arch, sep, rest = incomplete.partition("=")
+    if not sep:
+        return [f"{a}=" for a in _complete_arch(incomplete)]
+    try:
+        from .nodes import connections
+
+        return [f"{arch}={n}" for n in connections() if n.startswith(rest)]
+    except Exception:  # completion must never fail loudly
+        return []
 
 
 @app.command(short_help="Check that this host can run containers of each arch.")
 def check(
     arch: Optional[List[str]] = typer.Option(None, "--arch", "--platform", metavar="ARCH", autocompletion=_complete_arch,
                                              help="Check only this architecture or platform (repeatable)."),
+    connection: Optional[List[str]] = ConnOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Check whether this host can run containers of each architecture, and how to fix it.
 
-    Exit 0 when every requested architecture is ready (without --arch: when the host-wide
-    prerequisites hold), 1 otherwise.
+    The WHERE column says where each arch would run: here (native, compat or emulated), or on
+    the machine of a podman connection (configuration [connections], or --connection), with
+    whether that machine answers and its podman version. Exit 0 when every requested
+    architecture is ready (without --arch: when the host-wide prerequisites hold), 1 otherwise.
     """
     from .commands.check import check as cmd
 
-    raise typer.Exit(cmd(arch or None, json_out=json_out))
+    raise typer.Exit(cmd(arch or None, json_out=json_out, connections=connection or []))
 
 
 @app.command(short_help="Create a toolbox container of an architecture.")
@@ -166,12 +188,26 @@ def run(
                                        help="With several arches: how many at once (default: CPUs)."),
     json_out: bool = typer.Option(False, "--json", help="With several arches: print results as JSON."),
     tls_verify: bool = TlsOpt,
+    connection: Optional[List[str]] = ConnOpt,
+    local: bool = LocalOpt,
+    fallback_local: bool = FallbackOpt,
+    sync: bool = typer.Option(True, "--sync/--no-sync",
+                              help="On a connection's machine: ship the current directory first (default)."),
 ) -> None:
-    """Run a command in a container; its exit code is passed through (126 not executable, 127 not found)."""
+    """Run a command in a container; its exit code is passed through (126 not executable, 127 not found).
+
+    An arch with a podman connection (--connection ARCH=NAME, or the configuration's
+    [connections]) runs on that machine, natively, in a tbx container there, made on first use
+    from the image of your local container of that arch (or --image) and kept for later runs
+    (tbx list --connection NAME). The current directory is shipped into it first, under the same
+    path (--no-sync skips that); the command runs there as root of the node user's rootless
+    podman. No home directory is shared with a remote machine, and nothing else of this host.
+    """
     from .commands.run import run as cmd
 
     raise typer.Exit(cmd(command, container=container, arch=arch, image=image, distro=distro, release=release,
-                         create_missing=create_missing, jobs=jobs, json_out=json_out, tls_verify=tls_verify))
+                         create_missing=create_missing, jobs=jobs, json_out=json_out, tls_verify=tls_verify,
+                         connections=connection or [], local=local, fallback_local=fallback_local, sync=sync))
 
 
 @app.command(short_help="Build a multi-arch image: no root, no host binfmt entry.")
@@ -192,6 +228,9 @@ def build(
                                        help="Arches built at once (default: the number of arches, at most the CPUs)."),
     authfile: Optional[str] = AuthOpt,
     tls_verify: bool = TlsOpt,
+    connection: Optional[List[str]] = ConnOpt,
+    local: bool = LocalOpt,
+    fallback_local: bool = FallbackOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Build an image for several architectures, with no root and no host binfmt_misc entry.
@@ -202,13 +241,17 @@ def build(
     build: nothing is registered for your other containers, nor on the host. Rootless, that
     namespace sits inside your podman one and the images go to your normal storage; as root, the
     build uses storage of its own (/var/lib/tbx/build-storage) and the results are moved into
-    root's storage. Exit 0 when every arch was built, 1 otherwise.
+    root's storage. An arch with a podman connection (--connection ARCH=NAME, or the
+    configuration's [connections]) is built natively on that machine (podman streams the
+    context there) and copied back as REF-<oci arch>; the table's WHERE says where each arch was
+    built. Exit 0 when every arch was built, 1 otherwise.
     """
     from .commands.build import build as cmd
 
     raise typer.Exit(cmd(context, arches=arch, tag=tag, file=file, build_args=build_arg or [], push=push,
                          jobs=jobs, json_out=json_out, keep_going=keep_going, authfile=authfile,
-                         tls_verify=tls_verify))
+                         tls_verify=tls_verify, connections=connection or [], local=local,
+                         fallback_local=fallback_local))
 
 
 @app.command("list", short_help="List tbx containers and images.")
@@ -218,12 +261,24 @@ def list_(
     all_: bool = typer.Option(False, "--all", "-a",
                               help="Stopped containers too: always the case; accepted as in podman ps."),
     arch: Optional[str] = ArchOpt,
+    connection: Optional[str] = typer.Option(None, "--connection", metavar="NAME",
+                                             autocompletion=lambda incomplete: _complete_conn_name(incomplete),
+                                             help="The tbx containers on the machine of this podman connection."),
     json_out: bool = JsonOpt,
 ) -> None:
-    """List tbx containers and images."""
+    """List tbx containers and images (with --connection: the containers on that machine)."""
     from .commands.list import list_ as cmd
 
-    raise typer.Exit(cmd(containers=containers, images=images, arch=arch, json_out=json_out))
+    raise typer.Exit(cmd(containers=containers, images=images, arch=arch, json_out=json_out, connection=connection))
+
+
+def _complete_conn_name(incomplete: str) -> list[str]:
+    try:
+        from .nodes import connections
+
+        return [n for n in connections() if n.startswith(incomplete)]
+    except Exception:  # completion must never fail loudly
+        return []
 
 
 @app.command(short_help="Remove tbx containers.")

@@ -7,6 +7,9 @@
     host_emulators = true                    # false: only emulator_paths and pulled emulators
     binfmt_mode = "auto"                     # private (Linux >= 6.7), host (the host's entries), auto
 
+    [connections]                            # arch -> podman connection of a machine running it natively
+    aarch64 = "arm-node"
+
     [images]                                 # per distro, or per distro:release
     "debian" = "quay.io/toolbx-images/debian-toolbox:{release}"
     "debian:12" = "registry.example.org/debian-toolbox:12"
@@ -49,6 +52,7 @@ class Config:
     host_emulators: bool = True         # false: the host's qemu-*-static are not considered
     binfmt_mode: str | None = None      # auto (default), private or host; TBX_BINFMT_MODE overrides
     images: dict[str, str] = field(default_factory=dict)
+    connections: dict[str, str] = field(default_factory=dict)   # arch -> podman connection name
     files: tuple[str, ...] = ()
 
     def image_for(self, distro: str, release: str | None) -> str | None:
@@ -59,7 +63,7 @@ class Config:
 
 
 _KEYS = {"default_arch": str, "default_image": str, "emulator_paths": list, "images": dict,
-         "emulator_image": str, "host_emulators": bool, "binfmt_mode": str}
+         "emulator_image": str, "host_emulators": bool, "binfmt_mode": str, "connections": dict}
 
 
 def _bad(path: Path, key: str, why: str) -> TbxError:
@@ -144,6 +148,15 @@ def _merge(cfg: Config, path: Path) -> None:
         if not isinstance(v, str):
             raise _bad(path, f"images.{k}", f"images.{k!r} must be an image reference string")
         cfg.images[k] = v
+    for k, v in data.get("connections", {}).items():
+        from . import arch
+
+        if arch.lookup(k) is None:
+            raise _bad(path, f"connections.{k}", f"connections: architecture {k!r} is not supported "
+                       f"(supported: {arch.supported_summary()})")
+        if not isinstance(v, str) or not v:
+            raise _bad(path, f"connections.{k}", f"connections.{k!r} must be a podman connection name")
+        cfg.connections[arch.lookup(k).name] = v
     cfg.files += (str(path),)
 
 

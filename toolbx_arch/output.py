@@ -176,6 +176,18 @@ def _emulator_cell(r) -> str:
     return emu.path + (f" (QEMU {emu.version})" if emu.version else "")
 
 
+def _where_cell(r) -> str:
+    """local native / compat / emulated, or remote native via NAME (podman VERSION), or why not."""
+    w = r.where or {}
+    if w.get("kind") != "remote":
+        return f"local {r.mode}"
+    if not w.get("reachable"):
+        return f"{w['connection']}: not answering"
+    if w.get("arch") != r.arch:
+        return f"{w['connection']}: runs {w.get('arch')}"
+    return f"remote native via {w['connection']} (podman {w.get('podman') or '?'})"
+
+
 def render_check(report) -> None:
     h = report.host
     host_rows = [
@@ -200,12 +212,12 @@ def render_check(report) -> None:
     rows = []
     for r in report.arches:
         emu = r.emulator
-        rows.append((r.arch, r.oci_arch, r.mode,
+        rows.append((r.arch, r.oci_arch, _where_cell(r),
                      _emulator_cell(r),
                      ("yes" if emu.static else "no") if emu and emu.static is not None else "-",
                      "yes" if r.ready else "NO",
                      r.problems[0].problem if r.problems else ""))
-    table(None, ["ARCH", "OCI", "MODE", "EMULATOR", "STATIC", "READY", "PROBLEM"], rows)
+    table(None, ["ARCH", "OCI", "WHERE", "EMULATOR", "STATIC", "READY", "PROBLEM"], rows)
     problems = [(None, p) for p in h.problems] + [(r.arch, p) for r in report.arches for p in r.problems]
     notes = [(r.arch, n) for r in report.arches for n in r.notes if "lacks the C flag" in n or n.startswith("host mode")]
     if problems:

@@ -57,6 +57,7 @@ class ArchReport:
     host_binfmt: list[dict] = field(default_factory=list)
     binfmt_mode: str = "private"    # how an emulated arch is run: private registration or a host entry
     host_entry: str | None = None   # host mode: the host's binfmt_misc entry used
+    where: dict = field(default_factory=dict)   # {"kind": "local", "mode"} or {"kind": "remote", …node state}
 
 
 @dataclass
@@ -413,8 +414,34 @@ def check(arch_names: list[str] | None = None, *, search: tuple[str, ...] = (), 
     entries = binfmt.read_entries(proc)
     reports = [check_arch(a, host, root=root, proc=proc, search=search, entries=entries, host_places=host_places)
                for a in seen]
+    for r in reports:
+        r.where = {"kind": "local", "mode": r.mode}
     ready = all(r.ready for r in reports) if arch_names else host.ok
     return Report(host=host, arches=reports, ready=ready)
+
+
+def add_nodes(report: Report, plan: dict, states: dict, arch_names: list[str] | None) -> None:
+    """Arches mapped to a podman connection run on that machine: ready when it answers and runs
+    that arch natively; its local readiness becomes a note."""
+    by_name = {r.arch: r for r in report.arches}
+    for a, node in plan.items():
+        r = by_name.get(a.name)
+        if r is None:
+            continue
+        s = states[node.name]
+        r.where = {"kind": "remote", **s.as_dict()}
+        local = [f"here: {p.problem}" for p in r.problems]
+        r.problems = []
+        if not s.reachable:
+            r.problems.append(Problem(s.error, s.fix))
+        elif s.arch != a:
+            r.problems.append(Problem(f"connection {node.name} runs {s.arch.name}, not {a.name}",
+                                      f"Map it to {s.arch.name} ([connections] {s.arch.name} = \"{node.name}\", or "
+                                      f"--connection {s.arch.name}={node.name}), or name a node that runs {a.name}"))
+        r.notes += local
+        r.ready = not r.problems
+    if arch_names:
+        report.ready = all(r.ready for r in report.arches)
 
 
 def require_ready(a: Arch, *, search: tuple[str, ...] = (), host_places: bool = True,

@@ -114,9 +114,10 @@ class Runner:
             return ["runuser", "-u", self.host.user, "--", "env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv]
         return argv
 
-    def tbx(self, *args: str, input: str | None = None, timeout: int = 300, env: dict | None = None) -> Result:
+    def tbx(self, *args: str, input: str | None = None, timeout: int = 300, env: dict | None = None,
+            cwd: str | None = None) -> Result:
         return _run(self.argv([TBX, *args], env), input=input,
-                    env=None if self.rootless else {**self.env, **(env or {})}, timeout=timeout, cwd=self.home)
+                    env=None if self.rootless else {**self.env, **(env or {})}, timeout=timeout, cwd=cwd or self.home)
 
     def podman(self, *args: str, timeout: int = 300) -> Result:
         return _run(self.argv(["podman", *args]), env=None if self.rootless else self.env, timeout=timeout,

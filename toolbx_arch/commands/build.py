@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .. import arch as archmod
-from .. import binfmt, buildenv, images, naming, output, readiness, runner
+from .. import binfmt, buildenv, images, naming, nodes, output, readiness, runner
 from ..errors import EXIT_ENGINE, TbxError
 
 SCHEMA = 1
@@ -40,12 +40,15 @@ class Platform:
     size: int | None = None
     seconds: float = 0.0
     error: str | None = None
+    where: str = "local"            # "local", or the podman connection it was built on
+    fallback: str | None = None     # --fallback-local: why its node was not used
+    fix: str | None = None
     log: list[str] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict:
         return {"arch": self.arch, "oci_arch": self.oci_arch, "platform": self.platform, "image": self.image,
                 "status": self.status, "digest": self.digest, "size": self.size, "seconds": self.seconds,
-                "error": self.error}
+                "where": self.where, "fallback": self.fallback, "error": self.error, "fix": self.fix}
 
 
 def parse_arches(spec: str) -> list[archmod.Arch]:
@@ -169,7 +172,7 @@ def _remove_leftovers(podman: list[str], since: float, env: buildenv.Env) -> lis
 
 
 def _build_one(p: Platform, a: archmod.Arch, prefix: list[str], podman: list[str], own_storage: bool,
-               base_args: list[str], printer, builds: _Builds) -> None:
+               base_args: list[str], printer, builds: _Builds, node: nodes.Node | None = None) -> None:
     start = time.monotonic()
     try:
         argv = [*prefix, "build", "--force-rm", "--platform", a.platform, "--tag", p.image, *base_args]
@@ -192,6 +195,10 @@ def _build_one(p: Platform, a: archmod.Arch, prefix: list[str], podman: list[str
             return
         if rc != 0:
             tail = [ln for ln in p.log if ln.strip()][-LOG_TAIL:]
+            if node and nodes.connection_failed(rc, "\n".join(tail)):
+                reason, p.fix = nodes.classify("\n".join(tail), node)
+                p.status, p.error = "failed", reason
+                return
             p.status, p.error = "failed", "\n".join(tail) or f"podman build exited with {rc}"
             return
         data = _inspect(podman, p.image)
@@ -205,7 +212,13 @@ def _build_one(p: Platform, a: archmod.Arch, prefix: list[str], podman: list[str
             p.error = (f"the built image is {'/'.join(x for x in got if x)}, not {a.platform}: check the FROM "
                        f"lines (a stage pinned to another --platform)")
             return
-        p.digest = _move_to_root_storage(podman, p.image) if own_storage else data.get("Digest") or None
+        if node:  # built on the node: copied into local storage, and kept there
+            printer.line(a.name, f"tbx: copying {p.image} from {node.name} into local storage", True)
+            p.digest = _copy_into_local(podman, p.image)
+        elif own_storage:
+            p.digest = _move_to_root_storage(podman, p.image)
+        else:
+            p.digest = data.get("Digest") or None
         images.record(p.image, data["Id"])  # tbx stored it: `tbx list` shows it, `tbx rmi` may remove it
         p.size = int(data.get("Size") or 0)
         p.status = "ok"
@@ -219,6 +232,14 @@ def _move_to_root_storage(podman: list[str], image: str) -> str:
     """Root builds store into storage of their own (inside their user namespace); move each
     result into root's normal storage so that podman, tbx create and --push see it. Returns the
     manifest digest stored there."""
+    digest = _copy_into_local(podman, image)
+    runner.run([*podman, "rmi", image], timeout=300)
+    return digest
+
+
+def _copy_into_local(podman: list[str], image: str) -> str:
+    """``image`` from the storage ``podman`` works on (the build storage, or a node through its
+    connection) into this user's storage, under the same name. Returns its manifest digest."""
     with tempfile.TemporaryDirectory(prefix="tbx-build-", dir="/var/tmp") as d:
         arc, digestfile = os.path.join(d, "image.tar"), os.path.join(d, "digest")
         r = runner.run([*podman, "save", "--format", "oci-archive", "--output", arc, image], timeout=1800)
@@ -231,9 +252,7 @@ def _move_to_root_storage(podman: list[str], image: str) -> str:
             raise TbxError(f"storing {image} in root's storage failed", details=r.stderr.strip()[-400:],
                            exit_code=EXIT_ENGINE)
         with open(digestfile) as f:
-            digest = f.read().strip()
-    runner.run([*podman, "rmi", image], timeout=300)
-    return digest
+            return f.read().strip()
 
 
 def _assemble(ref: str, platforms: list[Platform]) -> None:
@@ -267,9 +286,37 @@ def _push(ref: naming.Reference, authfile: str | None, tls_verify: bool) -> str:
             return f.read().strip()
 
 
+def _plan_nodes(wanted: list[archmod.Arch], plats: list[Platform], pairs: list[str], local: bool,
+                fallback_local: bool) -> dict[str, nodes.Node]:
+    """{arch name: node} of the arches built on a podman connection's machine. Every node is
+    asked (its arch and whether it answers) before anything is built; a node of another arch is
+    refused; one that does not answer fails its arch (or, --fallback-local, leaves it here)."""
+    from ..config import load
+
+    plan = nodes.mapping(wanted, pairs, local, load().connections)
+    if not plan:
+        return {}
+    states = nodes.probe_all(list(plan.values()))
+    nodes.remember(states.values())
+    nodes.check_arches(plan, states)
+    by_arch = dict(zip((a.name for a in wanted), plats))
+    out = {}
+    for a, node in plan.items():
+        s, p = states[node.name], by_arch[a.name]
+        if s.reachable:
+            out[a.name] = node
+            p.where = node.name
+        elif fallback_local:
+            p.fallback = s.error
+        else:
+            p.where, p.status, p.error, p.fix = node.name, "failed", s.error, s.fix
+    return out
+
+
 def build(context: str, *, arches: str, tag: str, file: str | None, build_args: list[str], push: bool,
           jobs: int | None, json_out: bool, keep_going: bool, authfile: str | None = None,
-          tls_verify: bool = True) -> int:
+          tls_verify: bool = True, connections: list[str] = (), local: bool = False,
+          fallback_local: bool = False) -> int:
     wanted = parse_arches(arches)
     ref = parse_tag(tag)
     containerfile = find_containerfile(context, file)
@@ -281,7 +328,10 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
     if authfile and not os.path.isfile(authfile):
         raise TbxError(f"authfile {authfile} does not exist", fix="Check the --authfile path")
     host_arch = archmod.host()
-    lines = _registration_lines(wanted, host_arch)
+    plats = [Platform(a.name, a.oci_arch, a.platform, arch_image(ref, a)) for a in wanted]
+    on_node = _plan_nodes(wanted, plats, list(connections), local, fallback_local)
+    here = [a for p, a in zip(plats, wanted) if a.name not in on_node and p.status == "pending"]
+    lines = _registration_lines(here, host_arch)
     base_args = ["--file", os.path.abspath(containerfile)]
     for kv in build_args:
         base_args += ["--build-arg", kv]
@@ -290,18 +340,20 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
     if authfile:
         base_args += ["--authfile", authfile]
     base_args.append(os.path.abspath(context))
-    plats = [Platform(a.name, a.oci_arch, a.platform, arch_image(ref, a)) for a in wanted]
     printer = output.PrefixPrinter([a.name for a in wanted], quiet=json_out)
     builds = _Builds()
-    n = jobs or min(len(wanted), os.cpu_count() or 1)
+    n = jobs or max(1, min(len(here), os.cpu_count() or 1) + len(on_node))
     with buildenv.emulation(lines) as env:
         # (build prefix, storage commands, own storage?) per arch: emulated ones in the env
         how = {a: (env.build_argv(a), env.podman, env.own_storage) if env.own_storage and a in lines else
-               (env.build_argv(a), ["podman"], False) for a in wanted}
+               (env.build_argv(a), ["podman"], False) for a in here}
         storages = {tuple(h[1]) for h in how.values()}
         since = time.time()
         pool = ThreadPoolExecutor(max_workers=n)
-        futures = [pool.submit(_build_one, p, a, *how[a], base_args, printer, builds) for p, a in zip(plats, wanted)]
+        futures = [pool.submit(_build_one, p, a, *how[a], base_args, printer, builds) if a in how else
+                   pool.submit(_build_one, p, a, on_node[a.name].podman, on_node[a.name].podman, False, base_args,
+                               printer, builds, on_node[a.name])
+                   for p, a in zip(plats, wanted) if a in how or a.name in on_node]
         try:
             output.wait_all(futures)
         except KeyboardInterrupt:
@@ -332,11 +384,14 @@ def _render(plats: list[Platform], ref: naming.Reference, assembled: bool, pushe
     rows = []
     for p in plats:
         short = (p.digest or "").split(":")[-1][:12]
-        rows.append([p.arch, p.status, short or "-", output.human_size(p.size) if p.size else "-", f"{p.seconds:.1f}s"])
-    output.table(None, ["ARCH", "STATUS", "DIGEST", "SIZE", "TIME"], rows)
+        rows.append([p.arch, p.where + (" (fallback)" if p.fallback else ""), p.status, short or "-",
+                     output.human_size(p.size) if p.size else "-", f"{p.seconds:.1f}s"])
+    output.table(None, ["ARCH", "WHERE", "STATUS", "DIGEST", "SIZE", "TIME"], rows)
     for p in plats:
+        if p.fallback:
+            output.warn(f"{p.arch}: built here instead (--fallback-local): {p.fallback}")
         if p.error:
-            output.warn(f"{p.arch}: {p.error}")
+            output.warn(f"{p.arch}: {p.error}" + (f"\n  fix: {p.fix}" if p.fix else ""))
     if pushed:
         output.line(f"pushed {ref}@{digest}")
     elif assembled:

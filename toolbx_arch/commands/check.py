@@ -6,7 +6,7 @@ from .. import output, readiness
 from ..config import load
 
 
-def check(arches: list[str] | None, *, json_out: bool = False) -> int:
+def check(arches: list[str] | None, *, json_out: bool = False, connections: list[str] = ()) -> int:
     cfg = load()
     from ..emulators import installed
 
@@ -14,6 +14,15 @@ def check(arches: list[str] | None, *, json_out: bool = False) -> int:
     report = readiness.check(arches or None, search=cfg.emulator_paths + tuple(m["path"] for m in pulled),
                              host_places=cfg.host_emulators, binfmt_setting=cfg.binfmt_mode)
     readiness.add_versions(report, pulled)
+    if connections or cfg.connections:
+        from .. import arch as archmod
+        from .. import nodes
+
+        plan = nodes.mapping([archmod.resolve(r.arch) for r in report.arches], list(connections), False,
+                             cfg.connections)
+        states = nodes.probe_all(list(plan.values()))
+        nodes.remember(states.values())
+        readiness.add_nodes(report, plan, states, arches)
     if json_out:
         output.print_json(report.as_dict())
     else:

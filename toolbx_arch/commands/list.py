@@ -84,7 +84,38 @@ def collect(*, containers: bool = True, images: bool = True, arch: str | None = 
     return out
 
 
-def list_(*, containers: bool, images: bool, arch: str | None, json_out: bool) -> int:
+def list_remote(name: str, arch: str | None, json_out: bool) -> int:
+    """The tbx containers on a connection's machine (the ones `tbx run` made there)."""
+    from .. import nodes, remote
+
+    known = nodes.connections()
+    if name not in known:
+        raise TbxError(f"there is no podman connection named {name!r}",
+                       details=f"podman's connections for this user: {', '.join(sorted(known)) or 'none'}",
+                       fix="See: podman system connection ls")
+    node = known[name]
+    if not nodes.known_host(node):
+        reason, fix = nodes.unknown_host_error(node)
+        raise TbxError(reason, fix=fix, exit_code=EXIT_ENGINE)
+    rows = remote.list_containers(node)
+    if arch is not None:
+        a = archmod.resolve(arch)
+        rows = [r for r in rows if r["arch"] == a.name]
+    rows.sort(key=lambda r: r["name"])
+    if json_out:
+        output.print_json({"schema": 1, "connection": name, "uri": node.uri, "containers": rows})
+    else:
+        output.table(None, ["NAME", "ARCH", "SOURCE", "STATUS"],
+                     [[r["name"], r["arch"], r["source"], r["status"]] for r in rows], plain=True)
+    return 0
+
+
+def list_(*, containers: bool, images: bool, arch: str | None, json_out: bool, connection: str | None = None) -> int:
+    if connection is not None:
+        if images:
+            raise TbxError("--connection lists containers only", fix="Drop --images, or list the node's images "
+                           f"with: podman --connection {connection} images")
+        return list_remote(connection, arch, json_out)
     if not containers and not images:
         containers = images = True
     data = collect(containers=containers, images=images, arch=arch)

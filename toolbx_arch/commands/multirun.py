@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from .. import arch as archmod
-from .. import containers, execspec, hostspec, output, runner, status
+from .. import containers, execspec, hostspec, naming, nodes, output, remote, runner, status
 from ..config import load
 from ..hostinfo import os_release
 from ..errors import TbxError
@@ -34,6 +34,9 @@ class Result:
     stdout: str = ""
     stderr: str = ""
     error: str | None = None
+    fix: str | None = None
+    where: str = "local"            # "local", or the podman connection it ran on
+    fallback: str | None = None     # --fallback-local: why its node was not used
     _pidfile: str | None = field(default=None, repr=False)
 
     @property
@@ -63,8 +66,11 @@ def _container_for(a: archmod.Arch, image: str | None, create_missing: bool, tls
         if create_missing and containers.inspect(t.container) is None:
             from .create import create
 
-            create(name=None, arch=a.name, image=t.ref, distro=None, release=None, authfile=None,
-                   tls_verify=tls_verify, userns=None, yes=True)
+            import contextlib
+
+            with contextlib.redirect_stdout(sys.stderr):  # stdout is the commands' output (or --json)
+                create(name=None, arch=a.name, image=t.ref, distro=None, release=None, authfile=None,
+                       tls_verify=tls_verify, userns=None, yes=True)
         return containers.find(t.container, a.name)  # a missing one: "does not exist" and the create line
     try:
         return containers.find(None, a.name)
@@ -123,6 +129,107 @@ def _run_one(a: archmod.Arch, res: Result, command: list[str], printer: output.P
             status.unlink(res.container, os.path.basename(res._pidfile))
 
 
+def _remote_source(a: archmod.Arch, image: str | None) -> tuple[str, str]:
+    """(container name on the node, image reference): --image's, or the local container's source."""
+    if image:
+        t = target(image=image, distro=None, release=None, arch=a.name, cfg=load(), host_release=os_release,
+                   qualify=qualify)
+        return t.container, str(t.ref)
+    try:
+        info = containers.find(None, a.name)
+    except TbxError as e:
+        raise TbxError(f"no {a.name} container here to take the node's image from ({e.message})",
+                       fix=f"Pass --image REF, or create one: tbx create --arch {a.name} …") from e
+    return info.name, info.labels.get(naming.LABEL_SOURCE) or info.image
+
+
+def _run_remote(a: archmod.Arch, res: Result, node: nodes.Node, command: list[str], printer: output.PrefixPrinter,
+                procs: dict, lock: threading.Lock, stopping: threading.Event, image: str | None,
+                paths: list[str] | None, tls_verify: bool, fallback: bool = False) -> None:
+    start = time.monotonic()
+    res.where = node.name
+    try:
+        name, ref = _remote_source(a, image)
+        res.container = name
+
+        def started(proc):
+            with lock:
+                if stopping.is_set():
+                    proc.terminate()
+                procs[a.name] = (proc, None)
+
+        got = remote.run(node, name, a, ref, command, sync_paths=paths, tls_verify=tls_verify,
+                         on_line=lambda line, err: printer.line(a.name, line, err), started=started)
+        if got.unreachable and fallback:  # run here afterwards, from the main thread (it may create)
+            res.where, res.fallback, res.container = "local", got.error, None
+            return
+        res.exit_code, res.error, res.fix = got.exit_code, got.error, got.fix
+        res.stdout, res.stderr = "\n".join(got.stdout), "\n".join(got.stderr)
+        if stopping.is_set() and res.exit_code != 0:
+            res.error = "interrupted"
+    except TbxError as e:
+        res.error, res.fix, res.exit_code = e.message, e.fix, None
+    finally:
+        res.seconds = round(time.monotonic() - start, 3)
+
+
+def plan_nodes(wanted: list[archmod.Arch], pairs: list[str], local: bool, fallback_local: bool,
+               results: dict[str, "Result"]) -> dict[str, nodes.Node]:
+    """The arches that run on a node: {arch name: node}. An unreachable node fails its arch's
+    result (or, with --fallback-local, leaves it to run here, saying so); a node of another
+    arch is refused."""
+    plan = nodes.mapping(wanted, pairs, local, load().connections)
+    if not plan:
+        return {}
+    states = nodes.remembered_arches(plan)
+    nodes.check_arches(plan, states)
+    out = {}
+    for a, node in plan.items():
+        s = states[node.name]
+        if s.reachable:
+            out[a.name] = node
+        elif fallback_local:
+            results[a.name].fallback = s.error
+        else:
+            r = results[a.name]
+            r.where, r.error, r.fix = node.name, s.error, s.fix
+    return out
+
+
+class _Plain:
+    """One arch's output as it comes, with no prefix (tbx run --arch A on a node)."""
+
+    @staticmethod
+    def line(_name: str, text: str, err: bool) -> None:
+        stream = sys.stderr if err else sys.stdout
+        stream.write(text + "\n")
+        stream.flush()
+
+
+def single_remote(command: list[str], *, arch: str, image: str | None, connections: list[str], local: bool,
+                  fallback_local: bool, sync: bool, tls_verify: bool) -> int | None:
+    """`tbx run --arch A CMD` when A has a connection: its exit code; None: run it here."""
+    a = archmod.resolve(arch)
+    res = Result(a.name)
+    on_node = plan_nodes([a], connections, local, fallback_local, {a.name: res})
+    if res.error:
+        raise TbxError(res.error, fix=res.fix, exit_code=125)
+    if res.fallback:
+        output.warn(f"{a.name}: running here instead (--fallback-local): {res.fallback}")
+    if a.name not in on_node:
+        return None
+    paths = remote.files_to_sync(os.getcwd()) if sync else None
+    lock, stopping = threading.Lock(), threading.Event()
+    _run_remote(a, res, on_node[a.name], command, _Plain(), {}, lock, stopping, image, paths, tls_verify,
+                fallback_local)
+    if res.fallback:
+        output.warn(f"{a.name}: running here instead (--fallback-local): {res.fallback}")
+        return None
+    if res.exit_code is None:
+        raise TbxError(res.error or "the command did not run", fix=res.fix, exit_code=125)
+    return res.exit_code
+
+
 def _stop_inside(res: Result, info: containers.Info, proc: subprocess.Popen) -> None:
     """Stop the command inside the container (podman exec does not forward signals). A Ctrl-C
     right after start may come before the wrapper wrote its PID: wait for it while the client runs."""
@@ -143,9 +250,12 @@ def _stop_inside(res: Result, info: containers.Info, proc: subprocess.Popen) -> 
 
 
 def multirun(command: list[str], *, arches: str, image: str | None, create_missing: bool, jobs: int | None,
-             json_out: bool, tls_verify: bool = True) -> int:
+             json_out: bool, tls_verify: bool = True, connections: list[str] = (), local: bool = False,
+             fallback_local: bool = False, sync: bool = True) -> int:
     wanted = _parse_arches(arches)
     results = {a.name: Result(a.name) for a in wanted}
+    on_node = plan_nodes(wanted, list(connections), local, fallback_local, results)
+    paths = remote.files_to_sync(os.getcwd()) if on_node and sync else None
     printer = output.PrefixPrinter([a.name for a in wanted], quiet=json_out)
     procs: dict = {}
     lock = threading.Lock()
@@ -154,36 +264,57 @@ def multirun(command: list[str], *, arches: str, image: str | None, create_missi
     def find(a):
         return _container_for(a, image, create_missing, tls_verify)
 
-    if create_missing:  # creating (and pulling) is done one at a time, before anything runs
-        for a in wanted:
-            try:
-                find(a)
-            except TbxError as e:
-                results[a.name].error = e.message
-    todo = [a for a in wanted if results[a.name].error is None]
-    pool = ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2)
-    futures = [pool.submit(_run_one, a, results[a.name], command, printer, procs, lock, stopping, find) for a in todo]
-    try:
-        output.wait_all(futures)
-    except KeyboardInterrupt:
-        with lock:
-            stopping.set()
-            running = list(procs.items())
-        for name, (proc, info) in running:
-            _stop_inside(results[name], info, proc)
-        for name, (proc, info) in running:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.terminate()
+    def prepare(arches):  # creating (and pulling) is done one at a time, before anything runs
+        if create_missing:
+            for a in arches:
                 try:
-                    proc.wait(5)
+                    find(a)
+                except TbxError as e:
+                    results[a.name].error = e.message
+
+    def run_round(arches) -> bool:
+        """Run the arches concurrently; False: interrupted (everything stopped)."""
+        pool = ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2)
+        futures = [pool.submit(_run_remote, a, results[a.name], on_node[a.name], command, printer, procs, lock,
+                               stopping, image, paths, tls_verify, fallback_local) if a.name in on_node else
+                   pool.submit(_run_one, a, results[a.name], command, printer, procs, lock, stopping, find)
+                   for a in arches]
+        try:
+            output.wait_all(futures)
+        except KeyboardInterrupt:
+            with lock:
+                stopping.set()
+                running = list(procs.items())
+            for name, (proc, info) in running:
+                if info is None:  # on a node: its podman client ends the exec session
+                    proc.terminate()
+                else:
+                    _stop_inside(results[name], info, proc)
+            for name, (proc, info) in running:
+                try:
+                    proc.wait(15)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
-        pool.shutdown(wait=True, cancel_futures=True)
-        print("tbx: interrupted; stopped " + ", ".join(n for n, _ in running), file=sys.stderr)
+                    proc.terminate()
+                    try:
+                        proc.wait(5)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+            pool.shutdown(wait=True, cancel_futures=True)
+            print("tbx: interrupted; stopped " + ", ".join(n for n, _ in running), file=sys.stderr)
+            return False
+        pool.shutdown(wait=True)
+        return True
+
+    prepare([a for a in wanted if a.name not in on_node and results[a.name].error is None])
+    if not run_round([a for a in wanted if results[a.name].error is None]):
         return 130
-    pool.shutdown(wait=True)
+    # --fallback-local: arches whose node stopped answering run here now
+    again = [a for a in wanted if a.name in on_node and results[a.name].fallback and results[a.name].exit_code is None]
+    for a in again:
+        del on_node[a.name]
+    prepare(again)
+    if again and not run_round([a for a in again if results[a.name].error is None]):
+        return 130
 
     ordered = [results[a.name] for a in wanted]
     ok = all(r.ok for r in ordered)
@@ -192,7 +323,13 @@ def multirun(command: list[str], *, arches: str, image: str | None, create_missi
                            "results": [r.as_dict() for r in ordered]})
     else:
         print()
-        output.table(None, ["ARCH", "CONTAINER", "EXIT", "TIME", "RESULT"],
-                     [(r.arch, r.container or "-", "-" if r.exit_code is None else r.exit_code,
+        output.table(None, ["ARCH", "WHERE", "CONTAINER", "EXIT", "TIME", "RESULT"],
+                     [(r.arch, r.where + (" (fallback)" if r.fallback else ""), r.container or "-",
+                       "-" if r.exit_code is None else r.exit_code,
                        f"{r.seconds:.2f}s", "ok" if r.ok else (r.error or "failed")) for r in ordered])
+        for r in ordered:
+            if r.fallback:
+                output.warn(f"{r.arch}: ran here instead (--fallback-local): {r.fallback}")
+            if r.fix and not r.ok:
+                output.warn(f"{r.arch}: fix: {r.fix}")
     return 0 if ok else 1

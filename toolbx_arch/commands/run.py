@@ -5,16 +5,35 @@ from __future__ import annotations
 import sys
 
 from .. import containers, execspec, runner
+from ..errors import TbxError
 from ._lookup import lookup
 
 
+def _configured() -> bool:
+    from ..config import load
+
+    return bool(load().connections)
+
+
 def run(command: list[str], *, container: str | None, arch: str | None, image: str | None, distro: str | None,
-        release: str | None, create_missing: bool, jobs: int | None, json_out: bool, tls_verify: bool = True) -> int:
+        release: str | None, create_missing: bool, jobs: int | None, json_out: bool, tls_verify: bool = True,
+        connections: list[str] = (), local: bool = False, fallback_local: bool = False, sync: bool = True) -> int:
     if arch and "," in arch:
         from .multirun import multirun
 
         return multirun(command, arches=arch, image=image, create_missing=create_missing, jobs=jobs,
-                        json_out=json_out, tls_verify=tls_verify)
+                        json_out=json_out, tls_verify=tls_verify, connections=connections, local=local,
+                        fallback_local=fallback_local, sync=sync)
+    if connections and (container or not arch):
+        raise TbxError("--connection needs --arch (and no --container): it says where an arch runs",
+                       fix="Add --arch ARCH, e.g. tbx run --arch aarch64 --connection aarch64=NODE CMD")
+    if arch and not container and not local and (connections or _configured()):
+        from .multirun import single_remote
+
+        rc = single_remote(command, arch=arch, image=image, connections=list(connections), local=local,
+                           fallback_local=fallback_local, sync=sync, tls_verify=tls_verify)
+        if rc is not None:
+            return rc
     info = lookup(name=container, arch=arch, distro=distro, release=release, image=image)
     containers.ensure_running(info)
     tty = sys.stdin.isatty() and sys.stdout.isatty()

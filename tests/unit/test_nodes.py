@@ -1,0 +1,158 @@
+"""Pure parts of the connection support (issue 15): known_hosts matching, failure reasons,
+--connection values, the configuration's [connections], what a run ships."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import os
+import tarfile
+
+import pytest
+
+from toolbx_arch import arch, config, nodes, remote
+from toolbx_arch.errors import TbxError
+
+NODE = nodes.Node("arm-node", "ssh://me@box.example.org:2222/run/user/1000/podman/podman.sock", "/home/me/.ssh/k")
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJmZRfX2SG/cf+SfLtrFswooKS0w7P2yYTFqsqjOZaCu"
+
+
+def test_a_node_is_parsed_from_its_uri():
+    assert (NODE.user, NODE.host, NODE.port, NODE.scheme) == ("me", "box.example.org", 2222, "ssh")
+    assert NODE.podman == ["podman", "--connection", "arm-node"]
+    assert NODE.ssh_target == "ssh -p 2222 -i /home/me/.ssh/k me@box.example.org"
+    assert nodes.Node("n", "ssh://root@h/run/podman/podman.sock").ssh_target == "ssh root@h"
+
+
+def hashed(name: str) -> str:
+    salt = os.urandom(20)
+    mac = hmac.new(salt, name.encode(), hashlib.sha1).digest()
+    return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(mac).decode()}"
+
+
+@pytest.mark.parametrize("line,known", [
+    (f"[box.example.org]:2222 {KEY}", True),
+    (f"box.example.org {KEY}", False),                        # port 22's entry is another host key
+    (f"[BOX.example.org]:2222 {KEY}", True),                  # host names are case-insensitive
+    (f"other,[box.example.org]:2222 {KEY}", True),
+    (f"[*.example.org]:2222 {KEY}", True),
+    (f"[*.example.org]:2222,![box.example.org]:2222 {KEY}", False),
+    (f"@revoked [box.example.org]:2222 {KEY}", False),
+    (f"@cert-authority [*.example.org]:2222 {KEY}", True),
+    (f"# [box.example.org]:2222 {KEY}", False),
+    ("[box.example.org]:2222", False),                        # no key
+    ("", False),
+])
+def test_known_hosts_lines(tmp_path, line, known):
+    f = tmp_path / "known_hosts"
+    f.write_text(line + "\n")
+    assert nodes.known_host(NODE, [f]) is known
+
+
+def test_hashed_known_hosts_entries_match(tmp_path):
+    f = tmp_path / "known_hosts"
+    f.write_text(f"{hashed('[other]:2222')} {KEY}\n")
+    assert not nodes.known_host(NODE, [f])
+    f.write_text(f"{hashed('[box.example.org]:2222')} {KEY}\n")
+    assert nodes.known_host(NODE, [f])
+
+
+def test_a_missing_known_hosts_file_is_not_knowing_the_host(tmp_path):
+    assert not nodes.known_host(NODE, [tmp_path / "nothing"])
+    reason, fix = nodes.unknown_host_error(NODE)
+    assert "known_hosts" in reason and fix.endswith("ssh -p 2222 -i /home/me/.ssh/k me@box.example.org true")
+
+
+@pytest.mark.parametrize("stderr,needle,fix", [
+    ('Error: failed to connect: dial tcp 127.0.0.1:2222: connect: connection refused', "refused", "sshd"),
+    ("Error: failed to connect: dial tcp: lookup box.example.org: no such host", "DNS", "connection ls"),
+    ("Error: failed to connect: ssh: handshake failed: ssh: unable to authenticate, attempted methods [none "
+     "publickey], no supported methods remain", "authentication", "ssh-copy-id -i /home/me/.ssh/k.pub -p 2222"),
+    ("Error: failed to connect: ssh: handshake failed: knownhosts: key mismatch", "does not match",
+     "ssh-keygen -R '[box.example.org]:2222'"),
+    ('Error: unable to connect to Podman socket: Get "http://d/v4.3.1/libpod/_ping": ssh: rejected: connect failed '
+     "(open failed)", "API socket", "podman.socket"),
+    ("Error: failed to connect: dial tcp 10.0.0.9:2222: i/o timeout", "did not answer", "ssh -p 2222"),
+    ("Error: something new", "something new", "podman --connection arm-node info"),
+])
+def test_a_failure_to_reach_a_node_gets_a_reason_and_a_fix(stderr, needle, fix):
+    reason, f = nodes.classify(stderr, NODE)
+    assert reason.startswith("arm-node") and needle in reason and fix in f
+
+
+def test_connection_failures_are_told_from_the_commands_own_exit_125():
+    assert nodes.connection_failed(125, "Cannot connect to Podman. Please verify …")
+    assert nodes.connection_failed(125, "Error: failed to connect: ssh: handshake failed: EOF")
+    assert not nodes.connection_failed(125, "my program failed to open a file")
+    assert not nodes.connection_failed(1, "Cannot connect to Podman")
+
+
+def test_connection_values():
+    got = nodes.parse_pairs(["arm64=arm-node", "x86_64=big"])
+    assert got == {arch.resolve("aarch64"): "arm-node", arch.resolve("amd64"): "big"}
+    assert nodes.parse_pairs(["aarch64=n", "arm64=n"]) == {arch.resolve("aarch64"): "n"}
+    for bad in ("aarch64", "=n", "aarch64=", "aarch64=a,arm64=b"):
+        with pytest.raises(TbxError):
+            nodes.parse_pairs(bad.split(","))
+    with pytest.raises(TbxError) as e:
+        nodes.parse_pairs(["sparc=n"])
+    assert "aarch64" in e.value.message or "aarch64" in (e.value.fix or "") or "supported" in e.value.message
+
+
+def test_local_and_connection_contradict():
+    with pytest.raises(TbxError) as e:
+        nodes.mapping([arch.resolve("aarch64")], ["aarch64=n"], True, {})
+    assert "--local" in e.value.message
+    assert nodes.mapping([arch.resolve("aarch64")], [], True, {"aarch64": "n"}) == {}
+    with pytest.raises(TbxError) as e:
+        nodes.mapping([arch.resolve("aarch64")], ["s390x=n"], False, {})
+    assert "s390x" in e.value.message
+    # a configured arch that is not asked for plays no part (and needs no podman)
+    assert nodes.mapping([arch.resolve("aarch64")], [], False, {"s390x": "n"}) == {}
+
+
+def test_the_configuration_maps_arches(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setattr(config, "SYSTEM_FILE", tmp_path / "none.toml")
+    (tmp_path / "tbx").mkdir()
+    f = tmp_path / "tbx" / "config.toml"
+    f.write_text('[connections]\narm64 = "arm-node"\n')
+    assert config.load().connections == {"aarch64": "arm-node"}
+    for bad in ('[connections]\nsparc = "n"\n', '[connections]\naarch64 = 3\n', 'connections = "n"\n'):
+        f.write_text(bad)
+        with pytest.raises(TbxError) as e:
+            config.load()
+        assert str(f) in e.value.message
+
+
+def test_what_a_run_ships(tmp_path):
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "b.txt").write_text("bb")
+    os.symlink("a.txt", tmp_path / "link")
+    paths = remote.files_to_sync(str(tmp_path))
+    assert paths == ["d", "link", "a.txt", "d/b.txt"] or sorted(paths) == ["a.txt", "d", "d/b.txt", "link"]
+    buf = io.BytesIO()
+
+    class Keep(io.BytesIO):
+        def close(self):  # write_tar closes its stream; keep the bytes
+            buf.write(self.getvalue())
+
+    write = Keep()
+    remote.write_tar(str(tmp_path), paths, write)
+    with tarfile.open(fileobj=io.BytesIO(buf.getvalue())) as t:
+        members = {m.name: m for m in t.getmembers()}
+    assert set(members) == {"a.txt", "d", "d/b.txt", "link"}
+    assert all(m.uid == 0 and m.uname == "root" for m in members.values())
+    assert members["link"].issym() and members["link"].linkname == "a.txt"
+
+
+def test_too_much_to_ship_is_refused_with_a_way_out(tmp_path, monkeypatch):
+    monkeypatch.setattr(remote, "MAX_FILES", 3)
+    for i in range(5):
+        (tmp_path / f"f{i}").write_text("x")
+    with pytest.raises(TbxError) as e:
+        remote.files_to_sync(str(tmp_path))
+    assert "--no-sync" in e.value.fix

@@ -1,0 +1,358 @@
+"""Native machines through podman's own connections (``podman system connection``).
+
+tbx keeps no list of machines: names, URIs and identities are podman's. An architecture is mapped
+to a connection in the configuration (``[connections]``, e.g. ``aarch64 = "arm-node"``) or with
+``--connection ARCH=NAME``; ``--local`` keeps everything here. A connection is used only for the
+arch its machine runs natively (asked with ``podman --connection NAME info``); a mapping to a
+machine of another arch is refused, naming the machine's arch.
+
+Host keys: podman's own ssh client trusts an unknown host on first use, and checks nothing when
+~/.ssh/known_hosts does not exist. tbx checks first that the node's host key is already known
+(~/.ssh/known_hosts or /etc/ssh/ssh_known_hosts) and refuses otherwise, with the ssh command
+that shows the key to verify; it never turns host-key checking off.
+
+A failure to reach a node is that arch's failure, with the reason (DNS, refused, auth, host key,
+podman socket) and a fix; tbx falls back to local (emulated) work only with --fallback-local.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from . import arch as archmod
+from . import runner
+from .errors import TbxError
+
+PROBE_TIMEOUT = 60
+LABEL_REMOTE = "io.github.tbx.remote"   # on a node's container: made by tbx run, from this source
+
+
+class Node:
+    """One podman connection: its name, URI (ssh://user@host:port/socket) and identity file."""
+
+    __slots__ = ("name", "uri", "identity", "user", "host", "port", "scheme")
+
+    def __init__(self, name: str, uri: str, identity: str = "") -> None:
+        self.name, self.uri, self.identity = name, uri, identity or ""
+        u = urlsplit(uri)
+        self.scheme = u.scheme
+        self.user = u.username or os.environ.get("USER", "")
+        self.host = u.hostname or ""
+        self.port = u.port or 22
+
+    @property
+    def podman(self) -> list[str]:
+        return ["podman", "--connection", self.name]
+
+    @property
+    def ssh_target(self) -> str:
+        """How to reach it with OpenSSH, for the fixes we print."""
+        port = f"-p {self.port} " if self.port != 22 else ""
+        ident = f"-i {shlex.quote(self.identity)} " if self.identity else ""
+        return f"ssh {port}{ident}{self.user}@{self.host}"
+
+
+class State:
+    """What a node answered: its arch and podman version, or why it did not answer."""
+
+    __slots__ = ("node", "arch", "podman_version", "error", "fix")
+
+    def __init__(self, node: Node, arch: archmod.Arch | None = None, podman_version: str | None = None,
+                 error: str | None = None, fix: str | None = None) -> None:
+        self.node, self.arch, self.podman_version, self.error, self.fix = node, arch, podman_version, error, fix
+
+    @property
+    def reachable(self) -> bool:
+        return self.error is None
+
+    def as_dict(self) -> dict:
+        return {"connection": self.node.name, "uri": self.node.uri, "reachable": self.reachable,
+                "arch": self.arch.name if self.arch else None, "oci_arch": self.arch.oci_arch if self.arch else None,
+                "podman": self.podman_version, "error": self.error, "fix": self.fix}
+
+
+def connections() -> dict[str, Node]:
+    """podman's connections for this user, by name."""
+    r = runner.run(["podman", "system", "connection", "ls", "--format", "json"], timeout=60)
+    if r.returncode != 0:
+        raise TbxError("listing podman's connections failed", details=r.stderr.strip()[-400:],
+                       fix="Check: podman system connection ls")
+    return {c["Name"]: Node(c["Name"], c.get("URI", ""), c.get("Identity", "")) for c in json.loads(r.stdout or "[]")}
+
+
+# --- mapping arches to connections -------------------------------------------------------------
+
+def parse_pairs(pairs: list[str]) -> dict[archmod.Arch, str]:
+    """``--connection ARCH=NAME`` values (repeatable); every arch alias works."""
+    out: dict[archmod.Arch, str] = {}
+    for p in pairs:
+        a, sep, name = p.partition("=")
+        if not sep or not a.strip() or not name.strip():
+            raise TbxError(f"--connection {p!r} is not ARCH=NAME",
+                           fix="Write it as --connection aarch64=arm-node (podman system connection ls lists names)")
+        arch = archmod.resolve(a.strip())
+        if arch in out and out[arch] != name.strip():
+            raise TbxError(f"--connection maps {arch.name} twice ({out[arch]} and {name.strip()})",
+                           fix="Give one connection per architecture")
+        out[arch] = name.strip()
+    return out
+
+
+def mapping(wanted: list[archmod.Arch], pairs: list[str], local: bool, configured: dict[str, str]) -> dict[archmod.Arch, Node]:
+    """The connection for each wanted arch that has one: --connection over the configuration's
+    [connections]; --local: none. Unknown connection names are refused here, listing podman's."""
+    given = parse_pairs(pairs)
+    if local and given:
+        raise TbxError("--local and --connection contradict each other", fix="Give one of them")
+    if local:
+        return {}
+    chosen: dict[archmod.Arch, str] = {}
+    for key, name in configured.items():
+        a = archmod.resolve(key)
+        if a in wanted:
+            chosen[a] = name
+    chosen.update({a: n for a, n in given.items() if a in wanted})
+    extra = [a.name for a in given if a not in wanted]
+    if extra:
+        raise TbxError(f"--connection maps {', '.join(extra)}, which --arch does not ask for",
+                       fix="Add the arch to --arch, or drop its --connection")
+    if not chosen:
+        return {}
+    known = connections()
+    out = {}
+    for a, name in chosen.items():
+        if name not in known:
+            have = ", ".join(sorted(known)) or "none"
+            raise TbxError(f"there is no podman connection named {name!r} (for {a.name})",
+                           details=f"podman's connections for this user: {have}",
+                           fix=f"Add it: podman system connection add {name} --identity ~/.ssh/KEY "
+                               "ssh://USER@HOST[:PORT]/run/user/UID/podman/podman.sock")
+        node = known[name]
+        if node.scheme != "ssh":
+            raise TbxError(f"connection {name} is {node.scheme}://, not ssh://; tbx uses ssh connections only",
+                           fix=f"Add one over ssh: podman system connection add {name}-ssh ssh://USER@HOST/…")
+        out[a] = node
+    return out
+
+
+# --- host keys -------------------------------------------------------------------------------
+
+def _host_patterns(node: Node) -> list[str]:
+    return [node.host] if node.port == 22 else [f"[{node.host}]:{node.port}"]
+
+
+def _glob(name: str, pattern: str) -> bool:
+    """OpenSSH's patterns: only * and ? are special ("[host]:port" is literal)."""
+    import re
+
+    rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(rx, name, re.IGNORECASE) is not None
+
+
+def _matches(field: str, names: list[str]) -> bool:
+    if field.startswith("|1|"):
+        import base64
+        import hashlib
+        import hmac
+
+        try:
+            salt, digest = (base64.b64decode(x) for x in field[3:].split("|", 1))
+        except ValueError:
+            return False
+        return any(hmac.new(salt, n.encode(), hashlib.sha1).digest() == digest for n in names)
+    hit = False
+    for pat in field.split(","):
+        if pat.startswith("!"):
+            if any(_glob(n, pat[1:]) for n in names):
+                return False
+        elif any(_glob(n, pat) for n in names):
+            hit = True
+    return hit
+
+
+def known_host(node: Node, files: list[Path] | None = None) -> bool:
+    """Is a host key of the node in known_hosts (the user's, then the system's)?"""
+    files = files or [Path(os.path.expanduser("~/.ssh/known_hosts")), Path("/etc/ssh/ssh_known_hosts")]
+    names = _host_patterns(node)
+    for f in files:
+        try:
+            text = f.read_text(errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            parts = line.split()
+            if not parts or parts[0].startswith("#"):
+                continue
+            if parts[0] == "@revoked":
+                continue
+            if parts[0].startswith("@"):
+                parts = parts[1:]
+            if len(parts) >= 3 and _matches(parts[0], names):
+                return True
+    return False
+
+
+def unknown_host_error(node: Node) -> tuple[str, str]:
+    return (f"the host key of {node.name} ({node.host}:{node.port}) is not in your known_hosts, and tbx does "
+            "not trust a host on first use",
+            f"Verify the key it shows and accept it once: {node.ssh_target} true")
+
+
+# --- asking a node ---------------------------------------------------------------------------
+
+def classify(stderr: str, node: Node) -> tuple[str, str]:
+    """(reason, fix) for a podman-remote failure to reach ``node``."""
+    low = stderr.lower()
+    where = f"{node.host}:{node.port}"
+    if "no such host" in low or "lookup " in low and "server misbehaving" in low or "name resolution" in low:
+        return (f"{node.name}: the host name {node.host} does not resolve (DNS)",
+                "Check the host name in: podman system connection ls")
+    if "connection refused" in low:
+        return (f"{node.name}: {where} refused the connection (is sshd running there?)",
+                f"Start sshd on the node, or fix the port: podman system connection ls; try: {node.ssh_target} true")
+    if "key mismatch" in low or "host key" in low and "changed" in low:
+        return (f"{node.name}: the host key of {where} does not match your known_hosts (reinstalled, or "
+                "someone in between)",
+                f"If the node was reinstalled, verify its new key, then: ssh-keygen -R '[{node.host}]:{node.port}' "
+                f"and {node.ssh_target} true")
+    if "unable to authenticate" in low or "permission denied" in low or "no supported methods" in low:
+        ident = node.identity or "~/.ssh/id_ed25519"
+        return (f"{node.name}: {node.user}@{where} did not accept your key (authentication)",
+                f"Authorize it on the node: ssh-copy-id -i {ident}.pub -p {node.port} {node.user}@{node.host}")
+    if "timeout" in low or "timed out" in low or "no route" in low or "unreachable" in low:
+        return (f"{node.name}: {where} did not answer (timeout or no route)",
+                f"Check the node is up and reachable: {node.ssh_target} true")
+    if "_ping" in low or "open failed" in low or "podman.sock" in low or "no such file" in low:
+        return (f"{node.name}: ssh works but podman's API socket on the node does not answer",
+                "On the node: systemctl --user enable --now podman.socket (or podman system service --time=0 &), "
+                "and check the socket path in: podman system connection ls")
+    tail = " ".join(stderr.strip().splitlines()[-2:])[-300:]
+    return (f"{node.name}: the node did not answer ({tail or 'no message'})",
+            f"Try: {' '.join(node.podman)} info")
+
+
+def connection_failed(rc: int, stderr: str) -> bool:
+    """Did a podman-remote command fail to reach its node at all (not the command failing)?"""
+    return rc == 125 and any(s in stderr for s in ("Cannot connect to Podman", "failed to connect",
+                                                   "unable to connect to Podman", "ssh: handshake failed"))
+
+
+def probe(node: Node) -> State:
+    """Ask the node for its arch and podman version; unreachable: the reason and a fix."""
+    if not known_host(node):
+        return State(node, None, None, *unknown_host_error(node))
+    try:
+        r = runner.run([*node.podman, "info", "--format", "{{.Host.Arch}}|{{.Version.Version}}"],
+                       timeout=PROBE_TIMEOUT)
+    except TbxError as e:  # the timeout
+        return State(node, None, None, f"{node.name}: {e.message}", f"Check the node: {node.ssh_target} true")
+    if r.returncode != 0:
+        return State(node, None, None, *classify(r.stderr, node))
+    oci, _, version = r.stdout.strip().partition("|")
+    a = archmod.lookup(oci)
+    if a is None:
+        return State(node, None, version, f"{node.name} runs {oci or 'an unknown arch'}, which tbx does not know",
+                     "Map a supported arch to it")
+    return State(node, a, version or None)
+
+
+def probe_all(nodes: list[Node]) -> dict[str, State]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    unique = {n.name: n for n in nodes}
+    if not unique:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(unique)) as pool:
+        states = list(pool.map(probe, unique.values()))
+    return {s.node.name: s for s in states}
+
+
+def wrong_arch(a: archmod.Arch, s: State) -> TbxError:
+    return TbxError(f"connection {s.node.name} runs {s.arch.name} ({s.arch.oci_arch}), not {a.name}: a connection "
+                    f"is used only for the arch its machine runs natively",
+                    fix=f"Map it to its own arch (--connection {s.arch.name}={s.node.name}), or name a node "
+                        f"that runs {a.name}")
+
+
+def check_arches(plan: dict[archmod.Arch, Node], states: dict[str, State]) -> None:
+    """Refuse a mapping to a node of another arch (a node that answered)."""
+    for a, node in plan.items():
+        s = states.get(node.name)
+        if s is not None and s.reachable and s.arch is not None and s.arch != a:
+            raise wrong_arch(a, s)
+
+
+# --- the node's arch, remembered --------------------------------------------------------------
+
+def _cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or ""
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "tbx" / "nodes.json"
+
+
+def _host_key_lines(node: Node) -> str:
+    """The known_hosts lines for the node: the cached arch is tied to the machine's key."""
+    import hashlib
+
+    out = []
+    for f in (Path(os.path.expanduser("~/.ssh/known_hosts")), Path("/etc/ssh/ssh_known_hosts")):
+        try:
+            for line in f.read_text(errors="replace").splitlines():
+                parts = line.split()
+                if len(parts) >= 3 and _matches(parts[0] if not parts[0].startswith("@") else parts[1],
+                                                _host_patterns(node)):
+                    out.append(line)
+        except OSError:
+            continue
+    return hashlib.sha256("\n".join(out).encode()).hexdigest()
+
+
+def remembered_arches(plan: dict[archmod.Arch, Node]) -> dict[str, State]:
+    """States for nodes whose arch was seen before under the same URI and host key: a run needs
+    no round trip just to learn it again (the machine cannot change without its key changing,
+    which ssh would refuse). Nodes not remembered are asked, and remembered."""
+    try:
+        cache = json.loads(_cache_file().read_text())
+    except (OSError, ValueError):
+        cache = {}
+    states: dict[str, State] = {}
+    ask = []
+    for node in {n.name: n for n in plan.values()}.values():
+        c = cache.get(node.name) or {}
+        if not known_host(node):
+            states[node.name] = State(node, None, None, *unknown_host_error(node))
+        elif c.get("uri") == node.uri and c.get("key") == _host_key_lines(node) and archmod.lookup(c.get("arch", "")):
+            states[node.name] = State(node, archmod.lookup(c["arch"]), c.get("podman"))
+        else:
+            ask.append(node)
+    fresh = probe_all(ask)
+    states.update(fresh)
+    remember(fresh.values())
+    return states
+
+
+def remember(states) -> None:
+    path = _cache_file()
+    try:
+        cache = json.loads(path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    changed = False
+    for s in states:
+        if s.reachable and s.arch:
+            cache[s.node.name] = {"uri": s.node.uri, "key": _host_key_lines(s.node), "arch": s.arch.name,
+                                  "podman": s.podman_version}
+            changed = True
+    if changed:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(cache, indent=1))
+            os.replace(tmp, path)
+        except OSError:
+            pass

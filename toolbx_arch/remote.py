@@ -1,0 +1,199 @@
+"""Commands on a native machine (a podman connection, see nodes.py): a tbx-labelled container per
+arch on the node, the current directory shipped into it, and the command streamed back.
+
+The steady state is one round trip: ``podman --connection NAME exec -i`` of a small shell script
+that makes the working directory, unpacks the tar of the current directory arriving on its
+stdin, and execs the command. Only when podman answers that the container is missing (or
+stopped) does tbx create (or start) it and try again. The working directory on the node has the
+same path as here; nothing else is shared (no home directory, no /run/host).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tarfile
+import threading
+
+from . import arch as archmod
+from . import naming, runner
+from .errors import TbxError
+from .nodes import LABEL_REMOTE, Node, classify, connection_failed
+
+MAX_FILES = 20000
+MAX_BYTES = 256 * 1024 * 1024
+KEEPALIVE = 'trap "exit 0" TERM INT; while :; do sleep 1000 & wait $!; done'
+# $0: the working directory; with a tar on stdin (sync): unpacked there first
+SCRIPT_SYNC = 'mkdir -p -- "$0" && cd -- "$0" && tar -xf - && exec "$@"'
+SCRIPT_NOSYNC = 'mkdir -p -- "$0" && cd -- "$0" && exec "$@"'
+HELD = ("Error: ", "Cannot connect to Podman")
+
+
+def files_to_sync(top: str) -> list[str]:
+    """Every path under ``top`` (relative), refused when there are too many or they are too big."""
+    out: list[str] = []
+    size = 0
+    for root, dirs, files in os.walk(top):
+        dirs.sort()
+        for n in sorted(dirs) + sorted(files):
+            p = os.path.join(root, n)
+            out.append(os.path.relpath(p, top))
+            try:
+                st = os.lstat(p)
+            except OSError:
+                continue
+            if not os.path.isdir(p):
+                size += st.st_size
+            if len(out) > MAX_FILES or size > MAX_BYTES:
+                raise TbxError(f"the current directory {top} holds more than {MAX_FILES} files or "
+                               f"{MAX_BYTES >> 20} MiB; shipping it to the node on every run would be slow",
+                               fix="cd into your project's directory, or pass --no-sync")
+    return out
+
+
+def write_tar(top: str, paths: list[str], stream) -> None:
+    """The files as a tar on ``stream``, owned by root (the node's user in its container)."""
+    def owned_by_root(ti: tarfile.TarInfo) -> tarfile.TarInfo:
+        ti.uid = ti.gid = 0
+        ti.uname = ti.gname = "root"
+        return ti
+
+    try:
+        with tarfile.open(fileobj=stream, mode="w|", format=tarfile.GNU_FORMAT) as tar:
+            for rel in paths:
+                try:
+                    tar.add(os.path.join(top, rel), arcname=rel, recursive=False, filter=owned_by_root)
+                except (PermissionError, FileNotFoundError):
+                    continue  # unreadable, or gone since the walk
+    except (BrokenPipeError, OSError, ValueError):
+        pass  # the remote side stopped reading: its exit says why
+    finally:
+        try:
+            stream.close()
+        except OSError:
+            pass
+
+
+def create(node: Node, name: str, a: archmod.Arch, ref: str, tls_verify: bool) -> None:
+    """The node's container for ``a`` (pulled there from ``ref``), started."""
+    labels = {naming.LABEL_MANAGED: "true", naming.LABEL_ARCH: a.name, naming.LABEL_OCI_ARCH: a.oci_arch,
+              naming.LABEL_SOURCE: ref, LABEL_REMOTE: "true"}
+    argv = [*node.podman, "create", "--name", name, "--platform", a.platform, "--network", "host",
+            f"--tls-verify={'true' if tls_verify else 'false'}"]
+    for k, v in labels.items():
+        argv += ["--label", f"{k}={v}"]
+    r = runner.run([*argv, ref, "/bin/sh", "-c", KEEPALIVE], timeout=1800)
+    if r.returncode != 0 and "already in use" not in r.stderr:  # another tbx made it meanwhile: fine
+        if connection_failed(r.returncode, r.stderr):
+            reason, fix = classify(r.stderr, node)
+            raise TbxError(reason, fix=fix)
+        raise TbxError(f"creating {name} on {node.name} from {ref} failed",
+                       details=r.stderr.strip()[-600:], fix=f"Check the image on the node: {' '.join(node.podman)} "
+                                                            f"pull --platform {a.platform} {ref}")
+    start(node, name)
+
+
+def start(node: Node, name: str) -> None:
+    r = runner.run([*node.podman, "start", name], timeout=300)
+    if r.returncode != 0:
+        raise TbxError(f"starting {name} on {node.name} failed", details=r.stderr.strip()[-600:])
+
+
+class Outcome:
+    __slots__ = ("exit_code", "stdout", "stderr", "error", "fix", "unreachable")
+
+    def __init__(self) -> None:
+        self.exit_code: int | None = None
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self.error: str | None = None
+        self.fix: str | None = None
+        self.unreachable = False    # the node did not answer (not the command failing)
+
+
+def run(node: Node, name: str, a: archmod.Arch, ref: str | None, command: list[str], *,
+        sync_paths: list[str] | None, tls_verify: bool, on_line, started=None, cwd: str | None = None) -> Outcome:
+    """Run ``command`` in the node's container ``name`` (made from ``ref`` when missing), with
+    ``sync_paths`` of the current directory (files_to_sync) shipped first; None: nothing
+    shipped. ``on_line(text, err)`` gets each output line; ``started(proc)`` each podman client
+    started (to stop it on Ctrl-C)."""
+    cwd = cwd or os.getcwd()
+    sync = sync_paths is not None
+    out = Outcome()
+    argv = [*node.podman, "exec", *(["-i"] if sync else []), name, "/bin/sh", "-c",
+            SCRIPT_SYNC if sync else SCRIPT_NOSYNC, cwd, *command]
+    for _ in range(3):
+        proc = runner.popen(argv, stdin=subprocess.PIPE if sync else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+        if started:
+            started(proc)
+        feeder = None
+        if sync:
+            feeder = threading.Thread(target=write_tar, args=(cwd, sync_paths, proc.stdin), daemon=True)
+            feeder.start()
+        held: list[str] = []
+
+        def pump_err():
+            for raw in proc.stderr:
+                line = raw.decode(errors="replace").rstrip("\n")
+                if line.startswith(HELD) or held:
+                    held.append(line)  # podman's own error, maybe: shown only if it is not handled
+                else:
+                    out.stderr.append(line)
+                    on_line(line, True)
+
+        t = threading.Thread(target=pump_err, daemon=True)
+        t.start()
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            out.stdout.append(line)
+            on_line(line, False)
+        t.join()
+        rc = proc.wait()
+        if feeder:
+            feeder.join(5)
+        text = "\n".join(held)
+        if rc == 125 and connection_failed(rc, text):
+            out.error, out.fix = classify(text, node)
+            out.unreachable = True
+            return out
+        if rc == 125 and "no such container" in text:
+            if ref is None:
+                out.error = f"there is no container {name} on {node.name}"
+                return out
+            try:
+                create(node, name, a, ref, tls_verify)
+            except TbxError as e:
+                out.error, out.fix = e.message, e.fix
+                return out
+            continue
+        if rc == 125 and ("state improper" in text or "not running" in text):
+            start(node, name)
+            continue
+        for line in held:
+            out.stderr.append(line)
+            on_line(line, True)
+        out.exit_code = rc
+        return out
+    out.error = f"{name} on {node.name} did not come up"
+    return out
+
+
+def list_containers(node: Node) -> list[dict]:
+    """The tbx containers on the node: name, arch, source, status."""
+    r = runner.run([*node.podman, "ps", "--all", "--filter", f"label={naming.LABEL_MANAGED}=true",
+                    "--format", "json"], timeout=120)
+    if r.returncode != 0:
+        if connection_failed(r.returncode, r.stderr):
+            reason, fix = classify(r.stderr, node)
+            raise TbxError(reason, fix=fix, exit_code=125)
+        raise TbxError(f"listing containers on {node.name} failed", details=r.stderr.strip()[-400:])
+    rows = []
+    for c in json.loads(r.stdout or "[]"):
+        labels = c.get("Labels") or {}
+        rows.append({"name": (c.get("Names") or [""])[0], "id": c.get("Id", "")[:12],
+                     "arch": labels.get(naming.LABEL_ARCH, "?"), "source": labels.get(naming.LABEL_SOURCE, ""),
+                     "status": c.get("State", ""), "connection": node.name,
+                     "created_by": "tbx run" if labels.get(LABEL_REMOTE) == "true" else "tbx"})
+    return rows
