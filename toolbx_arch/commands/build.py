@@ -384,9 +384,9 @@ def _render(plats: list[Platform], ref: naming.Reference, assembled: bool, pushe
     rows = []
     for p in plats:
         short = (p.digest or "").split(":")[-1][:12]
-        rows.append([p.arch, p.where + (" (fallback)" if p.fallback else ""), p.status, short or "-",
+        rows.append([p.arch, p.status, p.where + (" (fallback)" if p.fallback else ""), short or "-",
                      output.human_size(p.size) if p.size else "-", f"{p.seconds:.1f}s"])
-    output.table(None, ["ARCH", "WHERE", "STATUS", "DIGEST", "SIZE", "TIME"], rows)
+    output.table(None, ["ARCH", "STATUS", "WHERE", "DIGEST", "SIZE", "TIME"], rows)
     for p in plats:
         if p.fallback:
             output.warn(f"{p.arch}: built here instead (--fallback-local): {p.fallback}")

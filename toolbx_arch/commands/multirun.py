@@ -323,9 +323,9 @@ def multirun(command: list[str], *, arches: str, image: str | None, create_missi
                            "results": [r.as_dict() for r in ordered]})
     else:
         print()
-        output.table(None, ["ARCH", "WHERE", "CONTAINER", "EXIT", "TIME", "RESULT"],
-                     [(r.arch, r.where + (" (fallback)" if r.fallback else ""), r.container or "-",
-                       "-" if r.exit_code is None else r.exit_code,
+        output.table(None, ["ARCH", "CONTAINER", "EXIT", "WHERE", "TIME", "RESULT"],
+                     [(r.arch, r.container or "-", "-" if r.exit_code is None else r.exit_code,
+                       r.where + (" (fallback)" if r.fallback else ""),
                        f"{r.seconds:.2f}s", "ok" if r.ok else (r.error or "failed")) for r in ordered])
         for r in ordered:
             if r.fallback:
