@@ -13,6 +13,7 @@ RUNS=${RUNS:-5}
 OUT=${OUT:-$here/out}
 TBX=${TBX:-$(command -v tbx)}
 mkdir -p "$OUT"
+. "$here/lib.sh"   # row (markdown rows)
 cd /tmp  # readable by the rootless user too
 bctx=$(mktemp -d); chmod 755 "$bctx"
 printf 'FROM %s\nRUN uname -m > /arch && cat /bin/busybox > /bb\n' "$TBX_TEST_BUSYBOX_REF" >"$bctx/Containerfile"
@@ -24,17 +25,6 @@ user=${TBX_TEST_USER:-tbxtest}
 as_user="runuser -u $user -- env -i HOME=/home/$user USER=$user PATH=/usr/local/bin:/usr/bin:/bin XDG_RUNTIME_DIR=/run/user/$(id -u "$user")"
 clean() { # prefix for podman ("" for root, or $as_user)
     echo "cd /; $1 podman manifest rm localhost/tbxb-pm:1 >/dev/null 2>&1; $1 podman manifest rm localhost/tbxb-tb:1 >/dev/null 2>&1; $1 podman rmi -f localhost/tbxb-pm:1 localhost/tbxb-tb:1-amd64 localhost/tbxb-tb:1-arm64 >/dev/null 2>&1; $1 podman image prune -f >/dev/null 2>&1; true"
-}
-rows_of() { # json goal
-    python3 - "$1" "$2" <<'PY'
-import json, statistics, sys
-data = json.load(open(sys.argv[1]))["results"]
-b = statistics.median(data[0]["times"])
-for i, r in enumerate(data):
-    med = statistics.median(r["times"])
-    ratio = "" if i == 0 else f"{med / b:.2f}x"
-    print(f"| `{r['command'].replace('|', '/')}` | {min(r['times'])*1000:.0f} | {med*1000:.0f} | {ratio} | {sys.argv[2] if i == 0 else ''} |")
-PY
 }
 hold_bases() { # prefix, then tag|untag: both platforms' base images stay stored (a prune between runs
     # would otherwise drop whichever the FROM name no longer points at, and each run would copy its blobs)
@@ -56,7 +46,7 @@ if [ "$was" != missing ]; then
             "$pre podman build -q --tls-verify=false --platform linux/amd64,linux/arm64 --manifest localhost/tbxb-pm:1 $bctx" \
             --prepare "$(clean "$pre"); echo 0 > $host_entry" \
             "$pre $TBX build $bctx --arch amd64,arm64 --tag localhost/tbxb-tb:1 --no-tls-verify --json" >/dev/null
-        row+=$(rows_of "$OUT/build-$who.json" "goal <= 1.05x ($who), nothing registered on the host")$'\n'
+        row+=$(row "build-$who" "goal <= 1.05x ($who), nothing registered on the host" 0)$'\n'
         sh -c "$(clean "$pre")"
         hold_bases "$pre" untag
     done

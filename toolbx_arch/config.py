@@ -148,15 +148,16 @@ def _merge(cfg: Config, path: Path) -> None:
         if not isinstance(v, str):
             raise _bad(path, f"images.{k}", f"images.{k!r} must be an image reference string")
         cfg.images[k] = v
-    for k, v in data.get("connections", {}).items():
-        from . import arch
+    if data.get("connections"):
+        from . import arch as archmod
 
-        if arch.lookup(k) is None:
-            raise _bad(path, f"connections.{k}", f"connections: architecture {k!r} is not supported "
-                       f"(supported: {arch.supported_summary()})")
-        if not isinstance(v, str) or not v:
-            raise _bad(path, f"connections.{k}", f"connections.{k!r} must be a podman connection name")
-        cfg.connections[arch.lookup(k).name] = v
+        for k, v in data["connections"].items():
+            if archmod.lookup(k) is None:
+                raise _bad(path, f"connections.{k}", f"connections: architecture {k!r} is not supported "
+                           f"(supported: {archmod.supported_summary()})")
+            if not isinstance(v, str) or not v:
+                raise _bad(path, f"connections.{k}", f"connections.{k!r} must be a podman connection name")
+            cfg.connections[archmod.lookup(k).name] = v
     cfg.files += (str(path),)
 
 

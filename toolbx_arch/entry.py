@@ -3,6 +3,10 @@
 
 - ``tbx run -c NAME CMD…`` / ``tbx run --arch A CMD…`` and ``tbx enter NAME`` / ``--arch A`` on
   a ready container go straight to ``podman exec`` (``execspec``);
+- ``tbx run --arch A[,B…] [--connection A=NAME]… …`` when an arch may go to a podman
+  connection (given, or a [connections] table in a configuration file) runs its plain command
+  function (a remote run is one ``podman --connection`` round trip; the framework would add a
+  third to it);
 - ``tbx list [--json] [-c] [-i] [--arch A]``, ``tbx rm [-f] NAME…`` and
   ``tbx create [NAME] --arch A [--image REF] [--userns M] [-y]`` run their plain command
   functions, which use only the standard library and the podman CLI.
@@ -32,6 +36,12 @@ def _plain(fn) -> None:
         rc = e.exit_code
     if rc is not None:
         sys.exit(rc)
+
+
+def _maps_arches() -> bool:
+    from .execspec import may_map_arches
+
+    return may_map_arches()
 
 
 def _rm_args(argv: list[str]):
@@ -74,6 +84,54 @@ def _create_args(argv: list[str]):
     return got if got["arch"] else None
 
 
+_RUN_VALUES = {"--arch": "arch", "--platform": "arch", "--image": "image", "-i": "image", "--jobs": "jobs",
+               "-j": "jobs", "--connection": "connections"}
+_RUN_FLAGS = {"--tls-verify": ("tls_verify", True), "--no-tls-verify": ("tls_verify", False),
+              "--sync": ("sync", True), "--no-sync": ("sync", False), "--local": ("local", True),
+              "--fallback-local": ("fallback_local", True), "--create": ("create_missing", True),
+              "--json": ("json_out", True)}
+
+
+def _run_args(argv: list[str]):
+    """``tbx run --arch A[,B…] [--connection A=NAME]… [--image REF] [flags] [--] CMD…``: (command,
+    keyword arguments of commands.run.run), or None (any other shape: the CLI parses it)."""
+    got: dict = {"container": None, "arch": None, "image": None, "distro": None, "release": None, "jobs": None,
+                 "create_missing": False, "json_out": False, "tls_verify": True, "connections": [],
+                 "local": False, "fallback_local": False, "sync": True}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--" or not a.startswith("-"):
+            command = argv[i + 1:] if a == "--" else argv[i:]
+            if not command or not got["arch"]:
+                return None
+            if got["jobs"] is not None:
+                if not got["jobs"].isdigit() or int(got["jobs"]) < 1:
+                    return None
+                got["jobs"] = int(got["jobs"])
+            return command, got
+        key, eq, val = a.partition("=")
+        if a in _RUN_FLAGS:
+            k, v = _RUN_FLAGS[a]
+            got[k] = v
+        elif key in _RUN_VALUES:
+            if not eq:
+                if i + 1 >= len(argv):
+                    return None
+                val, i = argv[i + 1], i + 1
+            k = _RUN_VALUES[key]
+            if k == "connections":
+                got[k].append(val)
+            elif got[k] is not None or not val:
+                return None
+            else:
+                got[k] = val
+        else:
+            return None
+        i += 1
+    return None
+
+
 def main() -> None:
     import signal
 
@@ -112,6 +170,13 @@ def _main() -> None:
             fast_enter(args[1:])
     except Exception:  # the normal path reports any problem properly
         pass
+    if head == ["run"] and ("--connection" in args or any(a.startswith("--connection=") for a in args)
+                            or _maps_arches()):
+        parsed = _run_args(args[1:])
+        if parsed is not None:  # a run that may go to a podman connection's machine
+            from .commands.run import run
+
+            _plain(lambda: run(parsed[0], **parsed[1]))
     if head == ["list"]:
         from .commands.list import fast
 

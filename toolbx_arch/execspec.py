@@ -74,12 +74,33 @@ def exec_argv(name: str, command: list[str], *, user: User, interactive: bool, t
 LOGIN_SHELL = ["/bin/sh", "-c", 'if [ -x "$1" ]; then exec "$1" -l; fi; exec /bin/sh -l', "sh"]
 
 
+def may_map_arches() -> bool:
+    """Does a configuration file have a [connections] table? Read as text, and the files named
+    here as in config (SYSTEM_FILE, user_file): importing config and a TOML parser costs the
+    fast path more than this."""
+    import os
+
+    base = os.environ.get("XDG_CONFIG_HOME") or ""
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".config")
+    for f in ("/etc/tbx/config.toml", os.path.join(base, "tbx", "config.toml")):
+        try:
+            with open(f, "rb") as fh:
+                if b"connections" in fh.read(256 * 1024):
+                    return True
+        except OSError:
+            continue
+    return False
+
+
 def _by_arch(name: str) -> str | None:
     """The one container of an architecture, from the catalog (see ``status``), or None."""
     from .arch import lookup
     from .status import catalog
 
     a = lookup(name) if name and "," not in name else None
+    if a is not None and may_map_arches():
+        return None  # an arch may go to a podman connection: the normal path decides
     cat = catalog() if a is not None else None
     if not cat:
         return None

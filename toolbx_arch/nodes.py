@@ -84,6 +84,46 @@ def connections() -> dict[str, Node]:
     return {c["Name"]: Node(c["Name"], c.get("URI", ""), c.get("Identity", "")) for c in json.loads(r.stdout or "[]")}
 
 
+def _from_files(name: str) -> Node | None:
+    """The connection ``name`` read from podman's own files, as podman 4 (containers.conf,
+    [engine.service_destinations]) and 5 (podman-connections.json) keep them; None: not found
+    there (then podman is asked). Saves a podman process (~30 ms) on every remote run."""
+    base = os.environ.get("XDG_CONFIG_HOME") or ""
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".config")
+    user = os.path.join(base, "containers")
+    system = "/etc/containers" if os.geteuid() == 0 else None
+    for d in (user, system):
+        if d is None:
+            continue
+        try:
+            with open(os.path.join(d, "podman-connections.json"), "rb") as f:
+                c = (json.load(f).get("Connection") or {}).get("Connections", {}).get(name)
+            if c and c.get("URI"):
+                return Node(name, c["URI"], c.get("Identity", ""))
+        except (OSError, ValueError, AttributeError):
+            pass
+    files = [os.environ["CONTAINERS_CONF"]] if os.environ.get("CONTAINERS_CONF") else []
+    files += [os.path.join(user, "containers.conf")] + ([os.path.join(system, "containers.conf")] if system else [])
+    for path in files:
+        try:
+            with open(path, "rb") as f:
+                text = f.read()
+        except OSError:
+            continue
+        if b"service_destinations" not in text:
+            continue
+        import tomllib
+
+        try:
+            dest = tomllib.loads(text.decode()).get("engine", {}).get("service_destinations", {}).get(name)
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            return None  # podman will say what is wrong with it
+        if isinstance(dest, dict) and dest.get("uri"):
+            return Node(name, dest["uri"], dest.get("identity", ""))
+    return None
+
+
 # --- mapping arches to connections -------------------------------------------------------------
 
 def parse_pairs(pairs: list[str]) -> dict[archmod.Arch, str]:
@@ -122,7 +162,9 @@ def mapping(wanted: list[archmod.Arch], pairs: list[str], local: bool, configure
                        fix="Add the arch to --arch, or drop its --connection")
     if not chosen:
         return {}
-    known = connections()
+    known = {n: node for n in set(chosen.values()) if (node := _from_files(n)) is not None}
+    if len(known) < len(set(chosen.values())):
+        known = connections()
     out = {}
     for a, name in chosen.items():
         if name not in known:
@@ -261,11 +303,11 @@ def probe(node: Node) -> State:
 
 
 def probe_all(nodes: list[Node]) -> dict[str, State]:
-    from concurrent.futures import ThreadPoolExecutor
-
     unique = {n.name: n for n in nodes}
     if not unique:
         return {}
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=len(unique)) as pool:
         states = list(pool.map(probe, unique.values()))
     return {s.node.name: s for s in states}

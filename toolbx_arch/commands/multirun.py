@@ -15,40 +15,15 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 
 from .. import arch as archmod
-from .. import containers, execspec, hostspec, naming, nodes, output, remote, runner, status
+from .. import containers, execspec, hostspec, output, remote, runner, status
 from ..config import load
 from ..hostinfo import os_release
 from ..errors import TbxError
 from ..resolve import target
 from ..shortnames import qualify
-
-@dataclass
-class Result:
-    arch: str
-    container: str | None = None
-    exit_code: int | None = None
-    seconds: float = 0.0
-    stdout: str = ""
-    stderr: str = ""
-    error: str | None = None
-    fix: str | None = None
-    where: str = "local"            # "local", or the podman connection it ran on
-    fallback: str | None = None     # --fallback-local: why its node was not used
-    _pidfile: str | None = field(default=None, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d.pop("_pidfile")
-        d["ok"] = self.ok
-        return d
-
+from .noderun import Result, plan_nodes, run_remote
 
 def _parse_arches(spec: str) -> list[archmod.Arch]:
     out: list[archmod.Arch] = []
@@ -129,107 +104,6 @@ def _run_one(a: archmod.Arch, res: Result, command: list[str], printer: output.P
             status.unlink(res.container, os.path.basename(res._pidfile))
 
 
-def _remote_source(a: archmod.Arch, image: str | None) -> tuple[str, str]:
-    """(container name on the node, image reference): --image's, or the local container's source."""
-    if image:
-        t = target(image=image, distro=None, release=None, arch=a.name, cfg=load(), host_release=os_release,
-                   qualify=qualify)
-        return t.container, str(t.ref)
-    try:
-        info = containers.find(None, a.name)
-    except TbxError as e:
-        raise TbxError(f"no {a.name} container here to take the node's image from ({e.message})",
-                       fix=f"Pass --image REF, or create one: tbx create --arch {a.name} …") from e
-    return info.name, info.labels.get(naming.LABEL_SOURCE) or info.image
-
-
-def _run_remote(a: archmod.Arch, res: Result, node: nodes.Node, command: list[str], printer: output.PrefixPrinter,
-                procs: dict, lock: threading.Lock, stopping: threading.Event, image: str | None,
-                paths: list[str] | None, tls_verify: bool, fallback: bool = False) -> None:
-    start = time.monotonic()
-    res.where = node.name
-    try:
-        name, ref = _remote_source(a, image)
-        res.container = name
-
-        def started(proc):
-            with lock:
-                if stopping.is_set():
-                    proc.terminate()
-                procs[a.name] = (proc, None)
-
-        got = remote.run(node, name, a, ref, command, sync_paths=paths, tls_verify=tls_verify,
-                         on_line=lambda line, err: printer.line(a.name, line, err), started=started)
-        if got.unreachable and fallback:  # run here afterwards, from the main thread (it may create)
-            res.where, res.fallback, res.container = "local", got.error, None
-            return
-        res.exit_code, res.error, res.fix = got.exit_code, got.error, got.fix
-        res.stdout, res.stderr = "\n".join(got.stdout), "\n".join(got.stderr)
-        if stopping.is_set() and res.exit_code != 0:
-            res.error = "interrupted"
-    except TbxError as e:
-        res.error, res.fix, res.exit_code = e.message, e.fix, None
-    finally:
-        res.seconds = round(time.monotonic() - start, 3)
-
-
-def plan_nodes(wanted: list[archmod.Arch], pairs: list[str], local: bool, fallback_local: bool,
-               results: dict[str, "Result"]) -> dict[str, nodes.Node]:
-    """The arches that run on a node: {arch name: node}. An unreachable node fails its arch's
-    result (or, with --fallback-local, leaves it to run here, saying so); a node of another
-    arch is refused."""
-    plan = nodes.mapping(wanted, pairs, local, load().connections)
-    if not plan:
-        return {}
-    states = nodes.remembered_arches(plan)
-    nodes.check_arches(plan, states)
-    out = {}
-    for a, node in plan.items():
-        s = states[node.name]
-        if s.reachable:
-            out[a.name] = node
-        elif fallback_local:
-            results[a.name].fallback = s.error
-        else:
-            r = results[a.name]
-            r.where, r.error, r.fix = node.name, s.error, s.fix
-    return out
-
-
-class _Plain:
-    """One arch's output as it comes, with no prefix (tbx run --arch A on a node)."""
-
-    @staticmethod
-    def line(_name: str, text: str, err: bool) -> None:
-        stream = sys.stderr if err else sys.stdout
-        stream.write(text + "\n")
-        stream.flush()
-
-
-def single_remote(command: list[str], *, arch: str, image: str | None, connections: list[str], local: bool,
-                  fallback_local: bool, sync: bool, tls_verify: bool) -> int | None:
-    """`tbx run --arch A CMD` when A has a connection: its exit code; None: run it here."""
-    a = archmod.resolve(arch)
-    res = Result(a.name)
-    on_node = plan_nodes([a], connections, local, fallback_local, {a.name: res})
-    if res.error:
-        raise TbxError(res.error, fix=res.fix, exit_code=125)
-    if res.fallback:
-        output.warn(f"{a.name}: running here instead (--fallback-local): {res.fallback}")
-    if a.name not in on_node:
-        return None
-    paths = remote.files_to_sync(os.getcwd()) if sync else None
-    lock, stopping = threading.Lock(), threading.Event()
-    _run_remote(a, res, on_node[a.name], command, _Plain(), {}, lock, stopping, image, paths, tls_verify,
-                fallback_local)
-    if res.fallback:
-        output.warn(f"{a.name}: running here instead (--fallback-local): {res.fallback}")
-        return None
-    if res.exit_code is None:
-        raise TbxError(res.error or "the command did not run", fix=res.fix, exit_code=125)
-    return res.exit_code
-
-
 def _stop_inside(res: Result, info: containers.Info, proc: subprocess.Popen) -> None:
     """Stop the command inside the container (podman exec does not forward signals). A Ctrl-C
     right after start may come before the wrapper wrote its PID: wait for it while the client runs."""
@@ -275,7 +149,7 @@ def multirun(command: list[str], *, arches: str, image: str | None, create_missi
     def run_round(arches) -> bool:
         """Run the arches concurrently; False: interrupted (everything stopped)."""
         pool = ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2)
-        futures = [pool.submit(_run_remote, a, results[a.name], on_node[a.name], command, printer, procs, lock,
+        futures = [pool.submit(run_remote, a, results[a.name], on_node[a.name], command, printer, procs, lock,
                                stopping, image, paths, tls_verify, fallback_local) if a.name in on_node else
                    pool.submit(_run_one, a, results[a.name], command, printer, procs, lock, stopping, find)
                    for a in arches]

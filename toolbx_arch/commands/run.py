@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .. import containers, execspec, runner
 from ..errors import TbxError
-from ._lookup import lookup
 
 
 def _configured() -> bool:
@@ -28,12 +26,15 @@ def run(command: list[str], *, container: str | None, arch: str | None, image: s
         raise TbxError("--connection needs --arch (and no --container): it says where an arch runs",
                        fix="Add --arch ARCH, e.g. tbx run --arch aarch64 --connection aarch64=NODE CMD")
     if arch and not container and not local and (connections or _configured()):
-        from .multirun import single_remote
+        from .noderun import single_remote
 
         rc = single_remote(command, arch=arch, image=image, connections=list(connections), local=local,
                            fallback_local=fallback_local, sync=sync, tls_verify=tls_verify)
         if rc is not None:
             return rc
+    from .. import containers, execspec, runner
+    from ._lookup import lookup
+
     info = lookup(name=container, arch=arch, distro=distro, release=release, image=image)
     containers.ensure_running(info)
     tty = sys.stdin.isatty() and sys.stdout.isatty()
