@@ -28,6 +28,13 @@ KEEPALIVE = 'trap "exit 0" TERM INT; while :; do sleep 1000 & wait $!; done'
 SCRIPT_SYNC = 'mkdir -p -- "$0" && cd -- "$0" && tar -xf - && exec "$@"'
 SCRIPT_NOSYNC = 'mkdir -p -- "$0" && cd -- "$0" && exec "$@"'
 HELD = ("Error: ", "Cannot connect to Podman")
+RUN_ID = "TBX_RUN_ID"
+# every process whose environment holds the run's id: TERM, then (after 3 s) KILL
+STOP_SCRIPT = ('''found() { for p in /proc/[0-9]*; do tr '\\0' '\\n' <"$p/environ" 2>/dev/null | '''
+               '''grep -qx "$0" && echo "${p#/proc/}"; done; }; '''
+               '''pids=$(found); [ -n "$pids" ] && kill -TERM $pids 2>/dev/null; i=0; '''
+               '''while [ -n "$(found)" ] && [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done; '''
+               '''pids=$(found); [ -n "$pids" ] && kill -KILL $pids 2>/dev/null; true''')
 
 
 def files_to_sync(top: str) -> list[str]:
@@ -100,6 +107,11 @@ def start(node: Node, name: str) -> None:
         raise TbxError(f"starting {name} on {node.name} failed", details=r.stderr.strip()[-600:])
 
 
+def stop(node: Node, name: str, run_id: str) -> None:
+    """Stop the command of run ``run_id`` (and what it started) in the node's container."""
+    runner.run([*node.podman, "exec", name, "/bin/sh", "-c", STOP_SCRIPT, f"{RUN_ID}={run_id}"], timeout=60)
+
+
 class Outcome:
     __slots__ = ("exit_code", "stdout", "stderr", "error", "fix", "unreachable")
 
@@ -116,18 +128,20 @@ def run(node: Node, name: str, a: archmod.Arch, ref: str | None, command: list[s
         sync_paths: list[str] | None, tls_verify: bool, on_line, started=None, cwd: str | None = None) -> Outcome:
     """Run ``command`` in the node's container ``name`` (made from ``ref`` when missing), with
     ``sync_paths`` of the current directory (files_to_sync) shipped first; None: nothing
-    shipped. ``on_line(text, err)`` gets each output line; ``started(proc)`` each podman client
-    started (to stop it on Ctrl-C)."""
+    shipped. ``on_line(text, err)`` gets each output line; ``started(proc, stop)`` each podman
+    client started, with the function that stops the command on the node (podman's exec client
+    forwards no signal): Ctrl-C stops it there too."""
     cwd = cwd or os.getcwd()
     sync = sync_paths is not None
     out = Outcome()
-    argv = [*node.podman, "exec", *(["-i"] if sync else []), name, "/bin/sh", "-c",
+    run_id = os.urandom(6).hex()  # in the command's environment: how stop() finds its processes
+    argv = [*node.podman, "exec", *(["-i"] if sync else []), "--env", f"{RUN_ID}={run_id}", name, "/bin/sh", "-c",
             SCRIPT_SYNC if sync else SCRIPT_NOSYNC, cwd, *command]
     for _ in range(3):
         proc = runner.popen(argv, stdin=subprocess.PIPE if sync else subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
         if started:
-            started(proc)
+            started(proc, lambda: stop(node, name, run_id))
         feeder = None
         if sync:
             feeder = threading.Thread(target=write_tar, args=(cwd, sync_paths, proc.stdin), daemon=True)

@@ -237,3 +237,38 @@ def test_a_node_that_stops_answering_fails_only_its_arch(rootless, node, project
     finally:
         start = _node("start-ssh")
         assert start.returncode == 0, start.stderr
+
+
+@pytest.mark.parametrize("arches", ["x86_64", "x86_64,aarch64"])
+def test_ctrl_c_stops_the_command_on_the_node_too(rootless, node, project, made, host, arches):
+    import signal
+    import time
+
+    from .conftest import TBX
+
+    conn = node["TBX_TEST_NODE"]
+    secs = str(3000 + uuid.uuid4().int % 1000)  # a sleep this test alone runs
+    p = subprocess.Popen(rootless.argv([TBX, "run", "--arch", arches, "--connection", f"x86_64={conn}", "--image",
+                                        host["TBX_TEST_BUSYBOX_REF"], "--create", "--no-tls-verify", "--",
+                                        "sh", "-c", f"echo started; exec sleep {secs}"]),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(project),
+                         start_new_session=True)
+    seen = []
+    deadline = time.monotonic() + 300
+    for line in p.stdout:
+        seen.append(line)
+        if "started" in line and (arches == "x86_64" or sum("started" in s for s in seen) == 2):
+            break
+        if time.monotonic() > deadline:
+            break
+    time.sleep(1)
+    os.killpg(p.pid, signal.SIGINT)
+    rest, _ = p.communicate(timeout=120)
+    out = "".join(seen) + rest
+    assert p.returncode == 130 and "Traceback" not in out, out
+    lst = json.loads(rootless.tbx("list", "--connection", conn, "--json").out)["containers"]
+    made.extend(c["name"] for c in lst)
+    for c in lst:
+        ps = as_node(node, "podman", "exec", c["name"], "ps", "-o", "pid,args")
+        assert f"sleep {secs}" not in ps.stdout, ps.stdout
+    assert subprocess.run(["pgrep", "-f", f"sleep {secs}"], capture_output=True).returncode == 1

@@ -178,8 +178,8 @@ def _make(t, cname, get_image, host_arch, emulator, userns, runtime, cpu=None, h
             # longer interrupts (it would report a failure for a create that succeeded).
             import signal
 
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                signal.signal(sig, signal.SIG_IGN)
+            # (restored once the create has reported: `tbx run --create` goes on to run commands)
+            held = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
             done = True
             status.catalog_update(add={cname: t.arch.name})
         finally:
@@ -190,8 +190,12 @@ def _make(t, cname, get_image, host_arch, emulator, userns, runtime, cpu=None, h
     how = {"native": "native", "compat": "compat, no emulation",
            "emulated": (f"emulated by the host's binfmt_misc entry {host_entry}" if host_entry
                         else f"emulated by {emulator}") + (f", CPU {cpu}" if cpu else "")}[mode]
-    print(f"Created container {cname} ({t.arch.name}, {how}) from {t.local_image}")
-    output.info(f"Enter it with: tbx enter {cname}")
+    try:
+        print(f"Created container {cname} ({t.arch.name}, {how}) from {t.local_image}")
+        output.info(f"Enter it with: tbx enter {cname}")
+    finally:
+        for sig, handler in held.items():
+            signal.signal(sig, handler)
     return 0
 
 

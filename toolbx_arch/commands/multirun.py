@@ -23,7 +23,7 @@ from ..hostinfo import os_release
 from ..errors import TbxError
 from ..resolve import target
 from ..shortnames import qualify
-from .noderun import Result, plan_nodes, run_remote
+from .noderun import Result, plan_nodes, run_remote, stop_all
 
 def _parse_arches(spec: str) -> list[archmod.Arch]:
     out: list[archmod.Arch] = []
@@ -156,14 +156,11 @@ def multirun(command: list[str], *, arches: str, image: str | None, create_missi
         try:
             output.wait_all(futures)
         except KeyboardInterrupt:
+            stopped = stop_all(procs, lock, stopping)  # on the nodes
             with lock:
-                stopping.set()
-                running = list(procs.items())
+                running = [(n, v) for n, v in procs.items() if n not in stopped]
             for name, (proc, info) in running:
-                if info is None:  # on a node: its podman client ends the exec session
-                    proc.terminate()
-                else:
-                    _stop_inside(results[name], info, proc)
+                _stop_inside(results[name], info, proc)
             for name, (proc, info) in running:
                 try:
                     proc.wait(15)
@@ -174,7 +171,7 @@ def multirun(command: list[str], *, arches: str, image: str | None, create_missi
                     except subprocess.TimeoutExpired:
                         proc.kill()
             pool.shutdown(wait=True, cancel_futures=True)
-            print("tbx: interrupted; stopped " + ", ".join(n for n, _ in running), file=sys.stderr)
+            print("tbx: interrupted; stopped " + ", ".join([*stopped, *(n for n, _ in running)]), file=sys.stderr)
             return False
         pool.shutdown(wait=True)
         return True

@@ -77,11 +77,13 @@ def run_remote(a: archmod.Arch, res: Result, node: nodes.Node, command: list[str
         name, ref = _remote_source(a, image)
         res.container = name
 
-        def started(proc):
+        def started(proc, stop):
             with lock:
-                if stopping.is_set():
-                    proc.terminate()
-                procs[a.name] = (proc, None)
+                procs[a.name] = (proc, stop)
+                late = stopping.is_set()
+            if late:  # Ctrl-C came while it started
+                stop()
+                proc.terminate()
 
         got = remote.run(node, name, a, ref, command, sync_paths=paths, tls_verify=tls_verify,
                          on_line=lambda line, err: printer.line(a.name, line, err), started=started)
@@ -146,12 +148,36 @@ def single_remote(command: list[str], *, arch: str, image: str | None, connectio
     if a.name not in on_node:
         return None
     paths = remote.files_to_sync(os.getcwd()) if sync else None
-    lock, stopping = threading.Lock(), threading.Event()
-    run_remote(a, res, on_node[a.name], command, _Plain(), {}, lock, stopping, image, paths, tls_verify,
-                fallback_local)
+    lock, stopping, procs = threading.Lock(), threading.Event(), {}
+    try:
+        run_remote(a, res, on_node[a.name], command, _Plain(), procs, lock, stopping, image, paths, tls_verify,
+                   fallback_local)
+    except KeyboardInterrupt:
+        stop_all(procs, lock, stopping)
+        raise
     if res.fallback:
         output.warn(f"{a.name}: running here instead (--fallback-local): {res.fallback}")
         return None
     if res.exit_code is None:
         raise TbxError(res.error or "the command did not run", fix=res.fix, exit_code=125)
     return res.exit_code
+
+
+def stop_all(procs: dict, lock: threading.Lock, stopping: threading.Event) -> list[str]:
+    """Ctrl-C: stop the commands on the nodes, then their podman clients. Returns the arches."""
+    with lock:
+        stopping.set()
+        running = [(n, p, s) for n, (p, s) in procs.items() if callable(s)]
+    for _, proc, stop in running:
+        if proc.poll() is None:
+            try:
+                stop()
+            except TbxError:
+                pass  # the node is gone: nothing runs there any more to stop
+    for _, proc, _ in running:
+        try:
+            proc.wait(15)
+        except Exception:  # noqa: BLE001 - TimeoutExpired; subprocess is not imported here
+            proc.kill()
+            proc.wait()
+    return [n for n, _, _ in running]
