@@ -8,12 +8,8 @@
 #   bash benchmarks/build.sh --row    # only the rows (run.sh collects them)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-. "${TBX_TEST_ENV:-/run/tbx-ci/env}"
 RUNS=${RUNS:-5}
-OUT=${OUT:-$here/out}
-TBX=${TBX:-$(command -v tbx)}
-mkdir -p "$OUT"
-. "$here/lib.sh"   # row (markdown rows)
+. "$here/lib.sh"   # the test host's facts, OUT, TBX; hf and row
 cd /tmp  # readable by the rootless user too
 bctx=$(mktemp -d); chmod 755 "$bctx"
 printf 'FROM %s\nRUN uname -m > /arch && cat /bin/busybox > /bb\n' "$TBX_TEST_BUSYBOX_REF" >"$bctx/Containerfile"

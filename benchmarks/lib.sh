@@ -1,5 +1,10 @@
-# Shared by the benchmark scripts (sourced): hf runs hyperfine side by side, row prints markdown.
-# Needs $OUT (where the JSON goes).
+# Shared by the benchmark scripts (sourced after they set $here): the provisioned test host's
+# facts, OUT (where the JSON goes, default benchmarks/out), TBX (the tbx under test); hf runs
+# hyperfine side by side, row prints markdown.
+. "${TBX_TEST_ENV:-/run/tbx-ci/env}"
+OUT=${OUT:-$here/out}
+TBX=${TBX:-$(command -v tbx)}
+mkdir -p "$OUT"
 
 hf() { # name runs [hyperfine args...] -> $OUT/name.json
     # ROUNDS rounds (default 3) of runs/ROUNDS each, every other round in the opposite command

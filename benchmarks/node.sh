@@ -7,12 +7,8 @@
 #   bash benchmarks/node.sh --row    # only the rows (benchmarks/run.sh adds them to its table)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-. "${TBX_TEST_ENV:-/run/tbx-ci/env}"
 RUNS=${RUNS:-30}
-OUT=${OUT:-$here/out}
-TBX=${TBX:-$(command -v tbx)}
-mkdir -p "$OUT"
-. "$here/lib.sh"   # hf (pooled, alternating hyperfine rounds) and row (markdown rows)
+. "$here/lib.sh"   # the test host's facts, OUT, TBX; hf and row
 node=$(bash "$here/../scripts/test-node.sh" up | sed -n 's/^TBX_TEST_NODE=//p')
 trap 'bash "$here/../scripts/test-node.sh" down >/dev/null 2>&1 || true' EXIT
 proj=/home/$TBX_TEST_USER/tbxb-proj

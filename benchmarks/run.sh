@@ -12,11 +12,8 @@
 # hosts); when the host has an enabled aarch64 entry, `podman run --arch arm64` is measured too.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-. "${TBX_TEST_ENV:-/run/tbx-ci/env}"
 RUNS=${RUNS:-10}
-OUT=${OUT:-$here/out}
-TBX=${TBX:-$(command -v tbx)}
-mkdir -p "$OUT"
+. "$here/lib.sh"   # the test host's facts, OUT, TBX; hf and row
 cd /root
 # The peers, measured side by side (Debian packages).
 missing=()
@@ -27,7 +24,6 @@ done
 REF=$TBX_TEST_INDEX_REF
 ARM_IMG=$REF-arm64
 rows=()
-. "$here/lib.sh"   # hf (pooled, alternating hyperfine rounds) and row (markdown rows)
 
 podman rm -f --ignore tbxb-arm tbxb-native tbxb-create tbxb-tb tbxb-db tbxb-rm tbxb-c1 tbxb-t1 >/dev/null 2>&1 || true
 for i in $(seq 1 50); do podman rm -f --ignore "tbxb-l$i" >/dev/null 2>&1 || true; done
