@@ -74,11 +74,14 @@ def exec_argv(name: str, command: list[str], *, user: User, interactive: bool, t
 LOGIN_SHELL = ["/bin/sh", "-c", 'if [ -x "$1" ]; then exec "$1" -l; fi; exec /bin/sh -l', "sh"]
 
 
-def may_map_arches() -> bool:
-    """Does a configuration file have a [connections] table? Read as text, and the files named
-    here as in config (SYSTEM_FILE, user_file): importing config and a TOML parser costs the
-    fast path more than this."""
+def may_map_arches(a=None) -> bool:
+    """Could a configuration file map an arch (``a``: this one) to a podman connection? True
+    when a file mentions connections (and one of ``a``'s names). Read as text, the files named
+    as in config (SYSTEM_FILE, user_file): importing config and a TOML parser costs the fast
+    path more than this; a false alarm only sends the command down the normal path."""
     import os
+
+    names = [n.lower().encode() for n in a.all_names] if a is not None else [b""]
 
     base = os.environ.get("XDG_CONFIG_HOME") or ""
     if not os.path.isabs(base):
@@ -86,8 +89,9 @@ def may_map_arches() -> bool:
     for f in ("/etc/tbx/config.toml", os.path.join(base, "tbx", "config.toml")):
         try:
             with open(f, "rb") as fh:
-                if b"connections" in fh.read(256 * 1024):
-                    return True
+                text = fh.read(256 * 1024).lower()
+            if b"connections" in text and any(n in text for n in names):
+                return True
         except OSError:
             continue
     return False
@@ -99,7 +103,7 @@ def _by_arch(name: str) -> str | None:
     from .status import catalog
 
     a = lookup(name) if name and "," not in name else None
-    if a is not None and may_map_arches():
+    if a is not None and may_map_arches(a):
         return None  # an arch may go to a podman connection: the normal path decides
     cat = catalog() if a is not None else None
     if not cat:

@@ -7,10 +7,13 @@ import sys
 from ..errors import TbxError
 
 
-def _configured() -> bool:
+def _configured(arch: str) -> bool:
+    """Does the configuration map this arch to a podman connection?"""
+    from ..arch import lookup
     from ..config import load
 
-    return bool(load().connections)
+    a = lookup(arch)
+    return a is not None and a.name in load().connections
 
 
 def run(command: list[str], *, container: str | None, arch: str | None, image: str | None, distro: str | None,
@@ -25,7 +28,7 @@ def run(command: list[str], *, container: str | None, arch: str | None, image: s
     if connections and (container or not arch):
         raise TbxError("--connection needs --arch (and no --container): it says where an arch runs",
                        fix="Add --arch ARCH, e.g. tbx run --arch aarch64 --connection aarch64=NODE CMD")
-    if arch and not container and not local and (connections or _configured()):
+    if arch and not container and not local and (connections or _configured(arch)):
         from .noderun import single_remote
 
         rc = single_remote(command, arch=arch, image=image, connections=list(connections), local=local,
