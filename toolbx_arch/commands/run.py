@@ -25,6 +25,8 @@ def run(command: list[str], *, container: str | None, arch: str | None, image: s
         return multirun(command, arches=arch, image=image, create_missing=create_missing, jobs=jobs,
                         json_out=json_out, tls_verify=tls_verify, connections=connections, local=local,
                         fallback_local=fallback_local, sync=sync)
+    if connections and local:
+        raise TbxError("--local and --connection contradict each other", fix="Give one of them")
     if connections and (container or not arch):
         raise TbxError("--connection needs --arch (and no --container): it says where an arch runs",
                        fix="Add --arch ARCH, e.g. tbx run --arch aarch64 --connection aarch64=NODE CMD")
