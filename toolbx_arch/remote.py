@@ -24,10 +24,12 @@ from .nodes import LABEL_REMOTE, Node, classify, connection_failed
 MAX_FILES = 20000
 MAX_BYTES = 256 * 1024 * 1024
 KEEPALIVE = 'trap "exit 0" TERM INT; while :; do sleep 1000 & wait $!; done'
-# $0: the working directory; with a tar on stdin (sync): unpacked there first
-SCRIPT_SYNC = 'mkdir -p -- "$0" && cd -- "$0" && tar -xf - && exec "$@"'
-SCRIPT_NOSYNC = 'mkdir -p -- "$0" && cd -- "$0" && exec "$@"'
-HELD = ("Error: ", "Cannot connect to Podman")
+# $0: the working directory; with a tar on stdin (sync): unpacked there first. The marker on
+# stderr says the script runs: what podman printed before it is podman's own (a missing or
+# stopped container, an unreachable node), everything after it is the command's, streamed.
+MARKER = "\x1etbx-run-started"
+SCRIPT_SYNC = 'printf "\\036tbx-run-started\\n" >&2; mkdir -p -- "$0" && cd -- "$0" && tar -xf - && exec "$@"'
+SCRIPT_NOSYNC = 'printf "\\036tbx-run-started\\n" >&2; mkdir -p -- "$0" && cd -- "$0" && exec "$@"'
 RUN_ID = "TBX_RUN_ID"
 # every process whose environment holds the run's id: TERM, then (after 3 s) KILL
 STOP_SCRIPT = ('''found() { for p in /proc/[0-9]*; do tr '\\0' '\\n' <"$p/environ" 2>/dev/null | '''
@@ -146,16 +148,20 @@ def run(node: Node, name: str, a: archmod.Arch, ref: str | None, command: list[s
         if sync:
             feeder = threading.Thread(target=write_tar, args=(cwd, sync_paths, proc.stdin), daemon=True)
             feeder.start()
-        held: list[str] = []
+        held: list[str] = []   # podman's own lines, before the marker: shown only when not handled
+        begun = threading.Event()
 
         def pump_err():
             for raw in proc.stderr:
                 line = raw.decode(errors="replace").rstrip("\n")
-                if line.startswith(HELD) or held:
-                    held.append(line)  # podman's own error, maybe: shown only if it is not handled
-                else:
-                    out.stderr.append(line)
-                    on_line(line, True)
+                if not begun.is_set():
+                    if line == MARKER:
+                        begun.set()
+                    else:
+                        held.append(line)
+                    continue
+                out.stderr.append(line)
+                on_line(line, True)
 
         t = threading.Thread(target=pump_err, daemon=True)
         t.start()
@@ -168,6 +174,9 @@ def run(node: Node, name: str, a: archmod.Arch, ref: str | None, command: list[s
         if feeder:
             feeder.join(5)
         text = "\n".join(held)
+        if begun.is_set():  # the command ran: its exit code, whatever it is
+            out.exit_code = rc
+            return out
         if rc == 125 and connection_failed(rc, text):
             out.error, out.fix = classify(text, node)
             out.unreachable = True

@@ -170,6 +170,11 @@ def test_run_ships_the_directory_and_streams_both_arches(rootless, node, project
                      host["TBX_TEST_BUSYBOX_REF"], "--no-tls-verify", "--", "sh", "-c", "cat new.txt; exit 5",
                      cwd=str(project), timeout=300)
     assert r.rc == 5 and r.out.strip() == "new", r.text
+    # the command's own "Error: … no such container" and exit 125 are the command's, not podman's
+    r = rootless.tbx("run", "--arch", "x86_64", "--connection", f"x86_64={conn}", "--image",
+                     host["TBX_TEST_BUSYBOX_REF"], "--no-tls-verify", "--", "sh", "-c",
+                     'echo "Error: no such container" >&2; echo after >&2; exit 125', cwd=str(project), timeout=300)
+    assert r.rc == 125 and r.err.splitlines()[-2:] == ["Error: no such container", "after"], r.text
 
 
 def test_a_connection_mapped_to_another_arch_is_refused(rootless, node, ctx, ref, host):  # noqa: F811
