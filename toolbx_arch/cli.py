@@ -243,8 +243,9 @@ def build(
     build uses storage of its own (/var/lib/tbx/build-storage) and the results are moved into
     root's storage. An arch with a podman connection (--connection ARCH=NAME, or the
     configuration's [connections]) is built natively on that machine (podman streams the
-    context there) and copied back as REF-<oci arch>; the table's WHERE says where each arch was
-    built. Exit 0 when every arch was built, 1 otherwise.
+    context there) and copied back as REF-<oci arch>; with --push the machine pushes it to the
+    registry itself instead, once every arch is built. The table's WHERE says where each arch
+    was built. Exit 0 when every arch was built, 1 otherwise.
     """
     from .commands.build import build as cmd
 

@@ -123,14 +123,18 @@ def test_build_goes_to_the_node_and_the_index_has_both_platforms(rootless, node,
     plats = {p["arch"]: p for p in json.loads(r.out)["platforms"]}
     assert plats["x86_64"]["where"] == node["TBX_TEST_NODE"] and plats["x86_64"]["status"] == "ok", plats
     assert plats["aarch64"]["where"] == "local" and plats["aarch64"]["status"] == "ok", plats
-    # built on the node: its image is in the node user's storage; and it came back here
+    # built on the node: its image is in the node user's storage, and pushed from there (--push):
+    # not copied here; the index has both platforms
     on_node = as_node(node, "podman", "image", "inspect", "--format", "{{.Architecture}}", f"{ref}-amd64")
     assert on_node.returncode == 0 and on_node.stdout.strip() == "amd64", on_node.stderr
-    assert rootless.image_id(f"{ref}-amd64"), "the node's build was not copied into local storage"
+    assert rootless.image_id(f"{ref}-amd64") is None, "copied here although --push pushed it from the node"
+    assert plats["x86_64"]["digest"], plats
     assert pushed_platforms(ref) == {"amd64": "x86_64", "arm64": "aarch64"}
+    # without --push, the node's result comes back into local storage
     table = rootless.tbx("build", d, "--arch", "x86_64", "--connection", f"x86_64={node['TBX_TEST_NODE']}",
                          "--tag", ref, "--no-tls-verify", timeout=1200)
     assert table.rc == 0 and "WHERE" in table.out and node["TBX_TEST_NODE"] in table.out, table.text
+    assert rootless.image_id(f"{ref}-amd64"), "the node's build was not copied into local storage"
     as_node(node, "podman", "rmi", "--force", f"{ref}-amd64")
 
 
@@ -277,3 +281,16 @@ def test_ctrl_c_stops_the_command_on_the_node_too(rootless, node, project, made,
         ps = as_node(node, "podman", "exec", c["name"], "ps", "-o", "pid,args")
         assert f"sleep {secs}" not in ps.stdout, ps.stdout
     assert subprocess.run(["pgrep", "-f", f"sleep {secs}"], capture_output=True).returncode == 1
+
+
+def test_a_failing_arch_keeps_the_nodes_image_out_of_the_registry(rootless, node, ctx, ref):  # noqa: F811
+    d = ctx('RUN uname -m > /arch && test "$(uname -m)" != aarch64')
+    r = rootless.tbx("build", d, "--arch", "x86_64,aarch64", "--connection", f"x86_64={node['TBX_TEST_NODE']}",
+                     "--tag", ref, "--no-tls-verify", "--push", "--json", timeout=1200)
+    plats = {p["arch"]: p for p in json.loads(r.out)["platforms"]}
+    assert r.rc == 1 and plats["x86_64"]["status"] == "ok" and plats["aarch64"]["status"] == "failed", r.text
+    assert pushed_platforms(ref) is None
+    inspect = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}-amd64"],
+                             capture_output=True, text=True)
+    assert inspect.returncode != 0, "the node pushed its arch although another arch failed"
+    as_node(node, "podman", "rmi", "--force", f"{ref}-amd64")

@@ -43,6 +43,7 @@ class Platform:
     where: str = "local"            # "local", or the podman connection it was built on
     fallback: str | None = None     # --fallback-local: why its node was not used
     fix: str | None = None
+    on_registry: bool = False       # pushed from its node (--push): in the registry, not copied here
     log: list[str] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict:
@@ -172,7 +173,10 @@ def _remove_leftovers(podman: list[str], since: float, env: buildenv.Env) -> lis
 
 
 def _build_one(p: Platform, a: archmod.Arch, prefix: list[str], podman: list[str], own_storage: bool,
-               base_args: list[str], printer, builds: _Builds, node: nodes.Node | None = None) -> None:
+               base_args: list[str], printer, builds: _Builds, node: nodes.Node | None = None,
+               keep_on_node: bool = False) -> None:
+    """Build one arch (``node``: on that machine; its result is copied here, or with
+    ``keep_on_node`` (--push) left there, to be pushed from there once every arch is built)."""
     start = time.monotonic()
     try:
         argv = [*prefix, "build", "--force-rm", "--platform", a.platform, "--tag", p.image, *base_args]
@@ -212,14 +216,17 @@ def _build_one(p: Platform, a: archmod.Arch, prefix: list[str], podman: list[str
             p.error = (f"the built image is {'/'.join(x for x in got if x)}, not {a.platform}: check the FROM "
                        f"lines (a stage pinned to another --platform)")
             return
-        if node:  # built on the node: copied into local storage, and kept there
+        if node and keep_on_node:
+            pass  # pushed from the node, later: the registry gets nothing unless every arch is built
+        elif node:  # built on the node: copied into local storage, and kept there
             printer.line(a.name, f"tbx: copying {p.image} from {node.name} into local storage", True)
             p.digest = _copy_into_local(podman, p.image)
         elif own_storage:
             p.digest = _move_to_root_storage(podman, p.image)
         else:
             p.digest = data.get("Digest") or None
-        images.record(p.image, data["Id"])  # tbx stored it: `tbx list` shows it, `tbx rmi` may remove it
+        if not (node and keep_on_node):  # tbx stored it: `tbx list` shows it, `tbx rmi` may remove it
+            images.record(p.image, data["Id"])
         p.size = int(data.get("Size") or 0)
         p.status = "ok"
     except TbxError as e:
@@ -255,9 +262,22 @@ def _copy_into_local(podman: list[str], image: str) -> str:
             return f.read().strip()
 
 
-def _assemble(ref: str, platforms: list[Platform]) -> None:
-    """The manifest list ``ref`` of the platforms' images; one made by an earlier build is replaced."""
-    argv = ["podman", "manifest", "create", ref, *(f"containers-storage:{p.image}" for p in platforms)]
+def _push_from_node(node: nodes.Node, image: str, tls_verify: bool, authfile: str | None) -> None:
+    argv = [*node.podman, "push", f"--tls-verify={'true' if tls_verify else 'false'}"]
+    if authfile:
+        argv += ["--authfile", authfile]
+    r = runner.run([*argv, image, f"docker://{image}"], timeout=3600)
+    if r.returncode != 0:
+        raise TbxError(f"pushing {image} from {node.name} failed", details=r.stderr.strip()[-400:],
+                       fix=f"The node pushes it itself: it must reach the registry and hold its credentials "
+                           f"(podman --connection {node.name} login REGISTRY)")
+
+
+def _assemble(ref: str, platforms: list[Platform], tls_verify: bool = True, authfile: str | None = None) -> None:
+    """The manifest list ``ref`` of the platforms' images (local ones from storage, ones pushed
+    from a node from the registry); one made by an earlier build is replaced."""
+    argv = ["podman", "manifest", "create", ref,
+            *(f"containers-storage:{p.image}" for p in platforms if not p.on_registry)]
     r = runner.run(argv, timeout=600)
     if r.returncode != 0 and runner.run(["podman", "manifest", "inspect", ref], timeout=60).returncode == 0:
         runner.run(["podman", "manifest", "rm", ref], timeout=60)
@@ -268,6 +288,21 @@ def _assemble(ref: str, platforms: list[Platform]) -> None:
                            fix=f"Remove it (podman rmi {ref}) or build under another --tag")
         raise TbxError(f"creating the manifest list {ref} failed", details=r.stderr.strip()[-400:],
                        exit_code=EXIT_ENGINE)
+    remote = [p for p in platforms if p.on_registry]
+    for p in remote:
+        add = ["podman", "manifest", "add", f"--tls-verify={'true' if tls_verify else 'false'}"]
+        if authfile:
+            add += ["--authfile", authfile]
+        r = runner.run([*add, ref, f"docker://{p.image}"], timeout=600)
+        if r.returncode != 0:
+            raise TbxError(f"adding {p.image} (pushed from {p.where}) to {ref} failed",
+                           details=r.stderr.strip()[-400:], exit_code=EXIT_ENGINE)
+    if remote:  # their digests, as the list records them
+        r = runner.run(["podman", "manifest", "inspect", ref], timeout=60)
+        listed = json.loads(r.stdout).get("manifests", []) if r.returncode == 0 else []
+        for p in remote:
+            p.digest = next((m.get("digest") for m in listed
+                             if (m.get("platform") or {}).get("architecture") == p.oci_arch), None)
 
 
 def _push(ref: naming.Reference, authfile: str | None, tls_verify: bool) -> str:
@@ -352,7 +387,7 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
         pool = ThreadPoolExecutor(max_workers=n)
         futures = [pool.submit(_build_one, p, a, *how[a], base_args, printer, builds) if a in how else
                    pool.submit(_build_one, p, a, on_node[a.name].podman, on_node[a.name].podman, False, base_args,
-                               printer, builds, on_node[a.name])
+                               printer, builds, on_node[a.name], push)
                    for p, a in zip(plats, wanted) if a in how or a.name in on_node]
         try:
             output.wait_all(futures)
@@ -365,8 +400,18 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
         pool.shutdown(wait=True)
     ok = [p for p in plats if p.status == "ok"]
     index_digest, pushed, assembled = None, False, False
+    if push and ok and (len(ok) == len(plats) or keep_going):
+        for p in ok:  # built on a node: pushed from there, straight to the registry
+            if p.where != "local":
+                printer.line(p.arch, f"tbx: pushing {p.image} from {p.where}", True)
+                try:
+                    _push_from_node(on_node[p.arch], p.image, tls_verify, authfile)
+                    p.on_registry = True
+                except TbxError as e:
+                    p.status, p.error, p.fix = "failed", e.message + (f"\n{e.details}" if e.details else ""), e.fix
+        ok = [p for p in plats if p.status == "ok"]
     if ok and (len(ok) == len(plats) or keep_going):
-        _assemble(str(ref), ok)
+        _assemble(str(ref), ok, tls_verify, authfile)
         assembled = True
         if push:
             index_digest = _push(ref, authfile, tls_verify)
