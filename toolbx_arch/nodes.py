@@ -216,10 +216,12 @@ def _matches(field: str, names: list[str]) -> bool:
     return hit
 
 
-def known_host(node: Node, files: list[Path] | None = None) -> bool:
-    """Is a host key of the node in known_hosts (the user's, then the system's)?"""
+def known_lines(node: Node, files: list[Path] | None = None) -> list[str]:
+    """The known_hosts lines (the user's, then the system's) that give a key for the node; a
+    revoked key does not count."""
     files = files or [Path(os.path.expanduser("~/.ssh/known_hosts")), Path("/etc/ssh/ssh_known_hosts")]
     names = _host_patterns(node)
+    out = []
     for f in files:
         try:
             text = f.read_text(errors="replace")
@@ -227,15 +229,18 @@ def known_host(node: Node, files: list[Path] | None = None) -> bool:
             continue
         for line in text.splitlines():
             parts = line.split()
-            if not parts or parts[0].startswith("#"):
+            if not parts or parts[0].startswith("#") or parts[0] == "@revoked":
                 continue
-            if parts[0] == "@revoked":
-                continue
-            if parts[0].startswith("@"):
+            if parts[0].startswith("@"):  # @cert-authority: ssh checks the host's certificate with it
                 parts = parts[1:]
             if len(parts) >= 3 and _matches(parts[0], names):
-                return True
-    return False
+                out.append(line)
+    return out
+
+
+def known_host(node: Node, files: list[Path] | None = None) -> bool:
+    """Is a host key of the node in known_hosts?"""
+    return bool(known_lines(node, files))
 
 
 def unknown_host_error(node: Node) -> tuple[str, str]:
@@ -338,20 +343,10 @@ def _cache_file() -> Path:
 
 
 def _host_key_lines(node: Node) -> str:
-    """The known_hosts lines for the node: the cached arch is tied to the machine's key."""
+    """A digest of the node's known_hosts lines: the cached arch is tied to the machine's key."""
     import hashlib
 
-    out = []
-    for f in (Path(os.path.expanduser("~/.ssh/known_hosts")), Path("/etc/ssh/ssh_known_hosts")):
-        try:
-            for line in f.read_text(errors="replace").splitlines():
-                parts = line.split()
-                if len(parts) >= 3 and _matches(parts[0] if not parts[0].startswith("@") else parts[1],
-                                                _host_patterns(node)):
-                    out.append(line)
-        except OSError:
-            continue
-    return hashlib.sha256("\n".join(out).encode()).hexdigest()
+    return hashlib.sha256("\n".join(known_lines(node)).encode()).hexdigest()
 
 
 def remembered_arches(plan: dict[archmod.Arch, Node]) -> dict[str, State]:
