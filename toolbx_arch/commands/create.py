@@ -29,7 +29,11 @@ def _ask(question: str) -> bool:
 
 def create(*, name: str | None, arch: str | None, image: str | None, distro: str | None, release: str | None,
            authfile: str | None, tls_verify: bool, userns: str | None, yes: bool, cpu: str | None = None,
-           emulator_choice: str | None = None) -> int:
+           emulator_choice: str | None = None, nested: bool = False) -> int:
+    """``nested``: called by another command that goes on afterwards (tbx run --create), which
+    gets the signal handlers back once the container is reported; alone, a signal after the
+    commit point is ignored until tbx exits (it would report a failure for a create that
+    succeeded)."""
     # Image look-ups are podman calls (~50 ms): each starts in a thread as soon as its name is
     # known and runs while this process imports and reads the host's ELF headers.
     seen: dict[str, images.LocalImage | None] = {}
@@ -104,7 +108,8 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
     runtime = hostspec.discover()
     # The container is created while the image look-up finishes; a missing image makes
     # `podman create --pull never` fail, and a wrong arch undoes the container.
-    made = _make(t, cname, lambda: local(t.local_image), host_arch, emulator, userns, runtime, cpu, host_entry)
+    made = _make(t, cname, lambda: local(t.local_image), host_arch, emulator, userns, runtime, cpu, host_entry,
+                 nested)
     if made is not None:
         return made
     if containers.inspect(cname) is not None:  # say so before a long pull
@@ -116,7 +121,7 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
     try:
         with progress.pull(f"Pulling {t.ref} for {t.arch.name}") as shown:
             pulled, img, _ = images.pull(t.ref, t.arch, authfile=authfile, tls_verify=tls_verify, **shown)
-        made = _make(t, cname, lambda: img, host_arch, emulator, userns, runtime, cpu, host_entry)
+        made = _make(t, cname, lambda: img, host_arch, emulator, userns, runtime, cpu, host_entry, nested)
         if made is None:
             raise TbxError(f"image {t.local_image} disappeared right after it was pulled", exit_code=EXIT_ENGINE)
         return made
@@ -137,7 +142,8 @@ def _has_arch_suffix(image: str) -> bool:
     return "-" in last.partition(":")[2]
 
 
-def _make(t, cname, get_image, host_arch, emulator, userns, runtime, cpu=None, host_entry=None) -> int | None:
+def _make(t, cname, get_image, host_arch, emulator, userns, runtime, cpu=None, host_entry=None,
+          nested=False) -> int | None:
     """Create the container; None (and nothing made) when the image is not stored locally."""
     from .. import containers, execspec, output, progress, status
 
@@ -178,7 +184,7 @@ def _make(t, cname, get_image, host_arch, emulator, userns, runtime, cpu=None, h
             # longer interrupts (it would report a failure for a create that succeeded).
             import signal
 
-            # (restored once the create has reported: `tbx run --create` goes on to run commands)
+            # (nested: restored once the create has reported; `tbx run --create` goes on to run)
             held = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
             done = True
             status.catalog_update(add={cname: t.arch.name})
@@ -194,8 +200,9 @@ def _make(t, cname, get_image, host_arch, emulator, userns, runtime, cpu=None, h
         print(f"Created container {cname} ({t.arch.name}, {how}) from {t.local_image}")
         output.info(f"Enter it with: tbx enter {cname}")
     finally:
-        for sig, handler in held.items():
-            signal.signal(sig, handler)
+        if nested:
+            for sig, handler in held.items():
+                signal.signal(sig, handler)
     return 0
 
 

@@ -45,7 +45,7 @@ def _container_for(a: archmod.Arch, image: str | None, create_missing: bool, tls
 
             with contextlib.redirect_stdout(sys.stderr):  # stdout is the commands' output (or --json)
                 create(name=None, arch=a.name, image=t.ref, distro=None, release=None, authfile=None,
-                       tls_verify=tls_verify, userns=None, yes=True)
+                       tls_verify=tls_verify, userns=None, yes=True, nested=True)
         return containers.find(t.container, a.name)  # a missing one: "does not exist" and the create line
     try:
         return containers.find(None, a.name)
