@@ -142,9 +142,11 @@ def parse_pairs(pairs: list[str]) -> dict[archmod.Arch, str]:
     return out
 
 
-def mapping(wanted: list[archmod.Arch], pairs: list[str], local: bool, configured: dict[str, str]) -> dict[archmod.Arch, Node]:
+def mapping(wanted: list[archmod.Arch], pairs: list[str], local: bool, configured: dict[str, str],
+            unusable: dict | None = None) -> dict[archmod.Arch, Node]:
     """The connection for each wanted arch that has one: --connection over the configuration's
-    [connections]; --local: none. Unknown connection names are refused here, listing podman's."""
+    [connections]; --local: none. An unknown (or non-ssh) connection is refused here, listing
+    podman's; with ``unusable`` (tbx check) it is recorded there instead, as {arch: (name, TbxError)}."""
     given = parse_pairs(pairs)
     if local and given:
         raise TbxError("--local and --connection contradict each other", fix="Give one of them")
@@ -167,17 +169,22 @@ def mapping(wanted: list[archmod.Arch], pairs: list[str], local: bool, configure
         known = connections()
     out = {}
     for a, name in chosen.items():
+        err = None
         if name not in known:
             have = ", ".join(sorted(known)) or "none"
-            raise TbxError(f"there is no podman connection named {name!r} (for {a.name})",
+            err = TbxError(f"there is no podman connection named {name!r} (for {a.name})",
                            details=f"podman's connections for this user: {have}",
                            fix=f"Add it: podman system connection add {name} --identity ~/.ssh/KEY "
                                "ssh://USER@HOST[:PORT]/run/user/UID/podman/podman.sock")
-        node = known[name]
-        if node.scheme != "ssh":
-            raise TbxError(f"connection {name} is {node.scheme}://, not ssh://; tbx uses ssh connections only",
+        elif known[name].scheme != "ssh":
+            err = TbxError(f"connection {name} is {known[name].scheme}://, not ssh://; tbx uses ssh connections only",
                            fix=f"Add one over ssh: podman system connection add {name}-ssh ssh://USER@HOST/…")
-        out[a] = node
+        if err is None:
+            out[a] = known[name]
+        elif unusable is None:
+            raise err
+        else:
+            unusable[a] = (name, err)
     return out
 
 

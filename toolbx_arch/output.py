@@ -181,6 +181,8 @@ def _where_cell(r) -> str:
     w = r.where or {}
     if w.get("kind") != "remote":
         return f"local {r.mode}"
+    if not w.get("uri"):
+        return f"{w['connection']}: no such connection"
     if not w.get("reachable"):
         return f"{w['connection']}: not answering"
     if w.get("arch") != r.arch:

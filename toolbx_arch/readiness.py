@@ -420,10 +420,19 @@ def check(arch_names: list[str] | None = None, *, search: tuple[str, ...] = (), 
     return Report(host=host, arches=reports, ready=ready)
 
 
-def add_nodes(report: Report, plan: dict, states: dict, arch_names: list[str] | None) -> None:
+def add_nodes(report: Report, plan: dict, states: dict, arch_names: list[str] | None,
+              unusable: dict | None = None) -> None:
     """Arches mapped to a podman connection run on that machine: ready when it answers and runs
-    that arch natively; its local readiness becomes a note."""
+    that arch natively; its local readiness becomes a note. ``unusable``: {arch: (name, TbxError)} of
+    arches mapped to a connection that does not exist (or is not ssh)."""
     by_name = {r.arch: r for r in report.arches}
+    for a, (name, err) in (unusable or {}).items():
+        r = by_name[a.name]
+        r.where = {"kind": "remote", "connection": name, "uri": None, "reachable": False, "arch": None,
+                   "oci_arch": None, "podman": None, "error": err.message, "fix": err.fix}
+        r.notes += [f"here: {p.problem}" for p in r.problems]
+        r.problems = [Problem(err.message, err.fix or "")]
+        r.ready = False
     for a, node in plan.items():
         r = by_name.get(a.name)
         if r is None:

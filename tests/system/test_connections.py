@@ -108,6 +108,12 @@ def test_the_configuration_maps_an_arch_and_local_overrides_it(rootless, node):
         r = rootless.tbx("run", "--arch", "aarch64", "true")
         assert r.rc != 0 and "no-such-connection" in r.err and "podman system connection add" in r.err, r.text
         assert "Traceback" not in r.err
+        # tbx check: that arch's row says so; the others are checked as usual
+        r = rootless.tbx("check", "--arch", "aarch64", "--arch", "x86_64", "--json")
+        arches = {a["arch"]: a for a in json.loads(r.out)["arches"]}
+        assert r.rc == 1 and arches["x86_64"]["ready"] is True, r.text
+        assert not arches["aarch64"]["ready"] and "no-such-connection" in arches["aarch64"]["where"]["error"], r.text
+        assert "podman system connection add" in arches["aarch64"]["problems"][0]["fix"]
     finally:
         if old is None:
             cfg.unlink()

@@ -18,11 +18,12 @@ def check(arches: list[str] | None, *, json_out: bool = False, connections: list
         from .. import arch as archmod
         from .. import nodes
 
+        unusable: dict = {}  # a connection that does not exist: that arch's problem, not the whole check's
         plan = nodes.mapping([archmod.resolve(r.arch) for r in report.arches], list(connections), False,
-                             cfg.connections)
+                             cfg.connections, unusable)
         states = nodes.probe_all(list(plan.values()))
         nodes.remember(states.values())
-        readiness.add_nodes(report, plan, states, arches)
+        readiness.add_nodes(report, plan, states, arches, unusable)
     if json_out:
         output.print_json(report.as_dict())
     else:
