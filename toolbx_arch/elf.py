@@ -8,7 +8,6 @@ malformed file is kept."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,36 +57,21 @@ def _identity(path: str) -> str | None:
 
 
 def _cache_path() -> str | None:
-    from .status import StatusError, runtime_dir
+    from .status import cache_path
 
-    try:
-        return os.path.join(runtime_dir(), "tbx", "elf-cache.json")
-    except StatusError:
-        return None
+    return cache_path("elf-cache.json")
 
 
 def _load_cache() -> dict:
-    p = _cache_path()
-    try:
-        with open(p) as f:  # type: ignore[arg-type]
-            data = json.load(f)
-        return data if isinstance(data, dict) and len(data) < 256 else {}
-    except (OSError, TypeError, ValueError):
-        return {}
+    from .status import load_cache
+
+    return load_cache(_cache_path())
 
 
 def _store_cache(cache: dict) -> None:
-    p = _cache_path()
-    if not p:
-        return
-    try:
-        os.makedirs(os.path.dirname(p), mode=0o700, exist_ok=True)
-        tmp = f"{p}.{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(cache, f)
-        os.replace(tmp, p)
-    except OSError:
-        pass  # a cache that cannot be written is only slower
+    from .status import store_cache
+
+    store_cache(_cache_path(), cache)
 
 
 def _read(p: str) -> ElfInfo:

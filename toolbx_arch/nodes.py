@@ -88,10 +88,9 @@ def _from_files(name: str) -> Node | None:
     """The connection ``name`` read from podman's own files, as podman 4 (containers.conf,
     [engine.service_destinations]) and 5 (podman-connections.json) keep them; None: not found
     there (then podman is asked). Saves a podman process (~30 ms) on every remote run."""
-    base = os.environ.get("XDG_CONFIG_HOME") or ""
-    if not os.path.isabs(base):
-        base = os.path.join(os.path.expanduser("~"), ".config")
-    user = os.path.join(base, "containers")
+    from .config import config_home
+
+    user = os.path.join(config_home(), "containers")
     system = "/etc/containers" if os.geteuid() == 0 else None
     for d in (user, system):
         if d is None:
@@ -295,6 +294,13 @@ def connection_failed(rc: int, stderr: str) -> bool:
                                                    "unable to connect to Podman", "ssh: handshake failed"))
 
 
+def raise_if_unreachable(r, node: Node, exit_code: int = 1) -> None:
+    """A podman-remote command ``r`` (CompletedProcess) that did not reach its node: its reason and fix."""
+    if connection_failed(r.returncode, r.stderr):
+        reason, fix = classify(r.stderr, node)
+        raise TbxError(reason, fix=fix, exit_code=exit_code)
+
+
 def probe(node: Node) -> State:
     """Ask the node for its arch and podman version; unreachable: the reason and a fix."""
     if not known_host(node):
@@ -342,35 +348,34 @@ def check_arches(plan: dict[archmod.Arch, Node], states: dict[str, State]) -> No
 
 # --- the node's arch, remembered --------------------------------------------------------------
 
-def _cache_file() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or ""
-    if not os.path.isabs(base):
-        base = os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "tbx" / "nodes.json"
+def _cache_path() -> str | None:
+    from .status import cache_path
+
+    return cache_path("nodes.json")
 
 
-def _host_key_lines(node: Node) -> str:
+def _host_key(lines: list[str]) -> str:
     """A digest of the node's known_hosts lines: the cached arch is tied to the machine's key."""
     import hashlib
 
-    return hashlib.sha256("\n".join(known_lines(node)).encode()).hexdigest()
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def remembered_arches(plan: dict[archmod.Arch, Node]) -> dict[str, State]:
     """States for nodes whose arch was seen before under the same URI and host key: a run needs
     no round trip just to learn it again (the machine cannot change without its key changing,
     which ssh would refuse). Nodes not remembered are asked, and remembered."""
-    try:
-        cache = json.loads(_cache_file().read_text())
-    except (OSError, ValueError):
-        cache = {}
+    from .status import load_cache
+
+    cache = load_cache(_cache_path())
     states: dict[str, State] = {}
     ask = []
     for node in {n.name: n for n in plan.values()}.values():
         c = cache.get(node.name) or {}
-        if not known_host(node):
+        lines = known_lines(node)
+        if not lines:
             states[node.name] = State(node, None, None, *unknown_host_error(node))
-        elif c.get("uri") == node.uri and c.get("key") == _host_key_lines(node) and archmod.lookup(c.get("arch", "")):
+        elif c.get("uri") == node.uri and c.get("key") == _host_key(lines) and archmod.lookup(c.get("arch", "")):
             states[node.name] = State(node, archmod.lookup(c["arch"]), c.get("podman"))
         else:
             ask.append(node)
@@ -381,22 +386,11 @@ def remembered_arches(plan: dict[archmod.Arch, Node]) -> dict[str, State]:
 
 
 def remember(states) -> None:
-    path = _cache_file()
-    try:
-        cache = json.loads(path.read_text())
-    except (OSError, ValueError):
-        cache = {}
-    changed = False
-    for s in states:
-        if s.reachable and s.arch:
-            cache[s.node.name] = {"uri": s.node.uri, "key": _host_key_lines(s.node), "arch": s.arch.name,
-                                  "podman": s.podman_version}
-            changed = True
-    if changed:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(cache, indent=1))
-            os.replace(tmp, path)
-        except OSError:
-            pass
+    """Remember the arch (and podman version) of each node that answered."""
+    from .status import load_cache, store_cache
+
+    new = {s.node.name: {"uri": s.node.uri, "key": _host_key(known_lines(s.node)), "arch": s.arch.name,
+                         "podman": s.podman_version} for s in states if s.reachable and s.arch}
+    if new:
+        path = _cache_path()
+        store_cache(path, {**load_cache(path), **new})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import tarfile
 import threading
@@ -19,7 +20,7 @@ import threading
 from . import arch as archmod
 from . import naming, runner
 from .errors import TbxError
-from .nodes import LABEL_REMOTE, Node, classify, connection_failed
+from .nodes import LABEL_REMOTE, Node, classify, connection_failed, raise_if_unreachable
 
 MAX_FILES = 20000
 MAX_BYTES = 256 * 1024 * 1024
@@ -28,8 +29,9 @@ KEEPALIVE = 'trap "exit 0" TERM INT; while :; do sleep 1000 & wait $!; done'
 # stderr says the script runs: what podman printed before it is podman's own (a missing or
 # stopped container, an unreachable node), everything after it is the command's, streamed.
 MARKER = "\x1etbx-run-started"
-SCRIPT_SYNC = 'printf "\\036tbx-run-started\\n" >&2; mkdir -p -- "$0" && cd -- "$0" && tar -xf - && exec "$@"'
-SCRIPT_NOSYNC = 'printf "\\036tbx-run-started\\n" >&2; mkdir -p -- "$0" && cd -- "$0" && exec "$@"'
+_SCRIPT = 'printf "\\036tbx-run-started\\n" >&2; mkdir -p -- "$0" && cd -- "$0" && {unpack}exec "$@"'
+SCRIPT_SYNC = _SCRIPT.format(unpack="tar -xf - && ")
+SCRIPT_NOSYNC = _SCRIPT.format(unpack="")
 RUN_ID = "TBX_RUN_ID"
 # every process whose environment holds the run's id: TERM, then (after 3 s) KILL
 STOP_SCRIPT = ('''found() { for p in /proc/[0-9]*; do tr '\\0' '\\n' <"$p/environ" 2>/dev/null | '''
@@ -52,7 +54,7 @@ def files_to_sync(top: str) -> list[str]:
                 st = os.lstat(p)
             except OSError:
                 continue
-            if not os.path.isdir(p):
+            if not stat.S_ISDIR(st.st_mode):
                 size += st.st_size
             if len(out) > MAX_FILES or size > MAX_BYTES:
                 raise TbxError(f"the current directory {top} holds more than {MAX_FILES} files or "
@@ -94,9 +96,7 @@ def create(node: Node, name: str, a: archmod.Arch, ref: str, tls_verify: bool) -
         argv += ["--label", f"{k}={v}"]
     r = runner.run([*argv, ref, "/bin/sh", "-c", KEEPALIVE], timeout=1800)
     if r.returncode != 0 and "already in use" not in r.stderr:  # another tbx made it meanwhile: fine
-        if connection_failed(r.returncode, r.stderr):
-            reason, fix = classify(r.stderr, node)
-            raise TbxError(reason, fix=fix)
+        raise_if_unreachable(r, node)
         raise TbxError(f"creating {name} on {node.name} from {ref} failed",
                        details=r.stderr.strip()[-600:], fix=f"Check the image on the node: {' '.join(node.podman)} "
                                                             f"pull --platform {a.platform} {ref}")
@@ -208,9 +208,7 @@ def list_containers(node: Node) -> list[dict]:
     r = runner.run([*node.podman, "ps", "--all", "--filter", f"label={naming.LABEL_MANAGED}=true",
                     "--format", "json"], timeout=120)
     if r.returncode != 0:
-        if connection_failed(r.returncode, r.stderr):
-            reason, fix = classify(r.stderr, node)
-            raise TbxError(reason, fix=fix, exit_code=125)
+        raise_if_unreachable(r, node, exit_code=125)
         raise TbxError(f"listing containers on {node.name} failed", details=r.stderr.strip()[-400:])
     rows = []
     for c in json.loads(r.stdout or "[]"):

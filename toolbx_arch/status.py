@@ -49,6 +49,43 @@ def runtime_dir() -> str:
                       f"and /run/user/{uid} are not directories owned by uid {uid} and writable only by it")
 
 
+def cache_path(name: str) -> str | None:
+    """RUNTIME/tbx/NAME, for a small cache of answers (an ELF header, a node's arch); None when
+    there is no private runtime directory (then nothing is remembered)."""
+    try:
+        return os.path.join(runtime_dir(), "tbx", name)
+    except StatusError:
+        return None
+
+
+def load_cache(p: str | None, max_entries: int = 256) -> dict:
+    """The cache file's JSON object; {} when it is missing, broken or has grown past ``max_entries``."""
+    import json
+
+    try:
+        with open(p) as f:  # type: ignore[arg-type]
+            data = json.load(f)
+        return data if isinstance(data, dict) and len(data) < max_entries else {}
+    except (OSError, TypeError, ValueError):
+        return {}
+
+
+def store_cache(p: str | None, cache: dict) -> None:
+    """Replace the cache file atomically; a cache that cannot be written is only slower."""
+    import json
+
+    if not p:
+        return
+    try:
+        os.makedirs(os.path.dirname(p), mode=0o700, exist_ok=True)
+        tmp = f"{p}.{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump(cache, f)
+        os.replace(tmp, p)
+    except OSError:
+        pass
+
+
 def path(name: str) -> str:
     """Where the status directory of container ``name`` lives (made by ``prepare``)."""
     return os.path.join(runtime_dir(), "tbx", "containers", name)
