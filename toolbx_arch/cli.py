@@ -104,12 +104,7 @@ def _complete_conn(incomplete: str) -> list[str]:
     arch, sep, rest = incomplete.partition("=")
     if not sep:
         return [f"{a}=" for a in _complete_arch(incomplete)]
-    try:
-        from .nodes import connections
-
-        return [f"{arch}={n}" for n in connections() if n.startswith(rest)]
-    except Exception:  # completion must never fail loudly
-        return []
+    return [f"{arch}={n}" for n in _complete_conn_name(rest)]
 
 
 @app.command(short_help="Check that this host can run containers of each arch.")

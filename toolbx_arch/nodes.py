@@ -141,6 +141,14 @@ def parse_pairs(pairs: list[str]) -> dict[archmod.Arch, str]:
     return out
 
 
+def no_such_connection(name: str, known: dict[str, Node], what: str = "") -> TbxError:
+    have = ", ".join(sorted(known)) or "none"
+    return TbxError(f"there is no podman connection named {name!r}{what}",
+                    details=f"podman's connections for this user: {have}",
+                    fix=f"Add it: podman system connection add {name} --identity ~/.ssh/KEY "
+                        "ssh://USER@HOST[:PORT]/run/user/UID/podman/podman.sock")
+
+
 def mapping(wanted: list[archmod.Arch], pairs: list[str], local: bool, configured: dict[str, str],
             unusable: dict | None = None) -> dict[archmod.Arch, Node]:
     """The connection for each wanted arch that has one: --connection over the configuration's
@@ -170,11 +178,7 @@ def mapping(wanted: list[archmod.Arch], pairs: list[str], local: bool, configure
     for a, name in chosen.items():
         err = None
         if name not in known:
-            have = ", ".join(sorted(known)) or "none"
-            err = TbxError(f"there is no podman connection named {name!r} (for {a.name})",
-                           details=f"podman's connections for this user: {have}",
-                           fix=f"Add it: podman system connection add {name} --identity ~/.ssh/KEY "
-                               "ssh://USER@HOST[:PORT]/run/user/UID/podman/podman.sock")
+            err = no_such_connection(name, known, f" (for {a.name})")
         elif known[name].scheme != "ssh":
             err = TbxError(f"connection {name} is {known[name].scheme}://, not ssh://; tbx uses ssh connections only",
                            fix=f"Add one over ssh: podman system connection add {name}-ssh ssh://USER@HOST/…")
@@ -334,8 +338,8 @@ def probe_all(nodes: list[Node]) -> dict[str, State]:
 def wrong_arch(a: archmod.Arch, s: State) -> TbxError:
     return TbxError(f"connection {s.node.name} runs {s.arch.name} ({s.arch.oci_arch}), not {a.name}: a connection "
                     f"is used only for the arch its machine runs natively",
-                    fix=f"Map it to its own arch (--connection {s.arch.name}={s.node.name}), or name a node "
-                        f"that runs {a.name}")
+                    fix=f"Map it to its own arch ([connections] {s.arch.name} = \"{s.node.name}\", or --connection "
+                        f"{s.arch.name}={s.node.name}), or name a node that runs {a.name}")
 
 
 def check_arches(plan: dict[archmod.Arch, Node], states: dict[str, State]) -> None:

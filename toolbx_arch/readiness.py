@@ -425,30 +425,30 @@ def add_nodes(report: Report, plan: dict, states: dict, arch_names: list[str] | 
     """Arches mapped to a podman connection run on that machine: ready when it answers and runs
     that arch natively; its local readiness becomes a note. ``unusable``: {arch: (name, TbxError)} of
     arches mapped to a connection that does not exist (or is not ssh)."""
+    from .nodes import wrong_arch
+
+    def on_node(r: ArchReport, where: dict, problem: Problem | None) -> None:
+        r.where = {"kind": "remote", **where}
+        r.notes += [f"here: {p.problem}" for p in r.problems]
+        r.problems = [problem] if problem else []
+        r.ready = problem is None
+
     by_name = {r.arch: r for r in report.arches}
     for a, (name, err) in (unusable or {}).items():
-        r = by_name[a.name]
-        r.where = {"kind": "remote", "connection": name, "uri": None, "reachable": False, "arch": None,
-                   "oci_arch": None, "podman": None, "error": err.message, "fix": err.fix}
-        r.notes += [f"here: {p.problem}" for p in r.problems]
-        r.problems = [Problem(err.message, err.fix or "")]
-        r.ready = False
+        on_node(by_name[a.name], {"connection": name, "uri": None, "reachable": False, "arch": None, "oci_arch": None,
+                                  "podman": None, "error": err.message, "fix": err.fix},
+                Problem(err.message, err.fix or ""))
     for a, node in plan.items():
-        r = by_name.get(a.name)
-        if r is None:
+        if a.name not in by_name:
             continue
         s = states[node.name]
-        r.where = {"kind": "remote", **s.as_dict()}
-        local = [f"here: {p.problem}" for p in r.problems]
-        r.problems = []
+        problem = None
         if not s.reachable:
-            r.problems.append(Problem(s.error, s.fix))
+            problem = Problem(s.error, s.fix)
         elif s.arch != a:
-            r.problems.append(Problem(f"connection {node.name} runs {s.arch.name}, not {a.name}",
-                                      f"Map it to {s.arch.name} ([connections] {s.arch.name} = \"{node.name}\", or "
-                                      f"--connection {s.arch.name}={node.name}), or name a node that runs {a.name}"))
-        r.notes += local
-        r.ready = not r.problems
+            e = wrong_arch(a, s)
+            problem = Problem(e.message, e.fix)
+        on_node(by_name[a.name], s.as_dict(), problem)
     if arch_names:
         report.ready = all(r.ready for r in report.arches)
 

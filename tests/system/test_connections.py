@@ -199,6 +199,10 @@ def test_a_connection_mapped_to_another_arch_is_refused(rootless, node, ctx, ref
     assert b.rc == 1 and "runs x86_64" in b.err, b.text
     assert rootless.image_id(f"{ref}-arm64") is None
     assert as_node(node, "podman", "ps", "-a", "--format", "{{.Names}}").stdout == before
+    c = rootless.tbx("check", "--arch", "aarch64", "--connection", f"aarch64={conn}", "--json")
+    row = json.loads(c.out)["arches"][0]
+    assert c.rc == 1 and not row["ready"] and row["where"]["arch"] == "x86_64", c.text
+    assert "runs x86_64" in row["problems"][0]["problem"] and f"x86_64={conn}" in row["problems"][0]["fix"], row
     bad = rootless.tbx("run", "--arch", "aarch64", "--connection", "aarch64", "--", "true")
     assert bad.rc != 0 and "ARCH=NAME" in bad.err, bad.text
 

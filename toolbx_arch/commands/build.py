@@ -216,7 +216,8 @@ def _build_one(p: Platform, a: archmod.Arch, prefix: list[str], podman: list[str
             p.error = (f"the built image is {'/'.join(x for x in got if x)}, not {a.platform}: check the FROM "
                        f"lines (a stage pinned to another --platform)")
             return
-        if node and keep_on_node:
+        kept = node is not None and keep_on_node
+        if kept:
             pass  # pushed from the node, later: the registry gets nothing unless every arch is built
         elif node:  # built on the node: copied into local storage, and kept there
             printer.line(a.name, f"tbx: copying {p.image} from {node.name} into local storage", True)
@@ -225,7 +226,7 @@ def _build_one(p: Platform, a: archmod.Arch, prefix: list[str], podman: list[str
             p.digest = _move_to_root_storage(podman, p.image)
         else:
             p.digest = data.get("Digest") or None
-        if not (node and keep_on_node):  # tbx stored it: `tbx list` shows it, `tbx rmi` may remove it
+        if not kept:  # tbx stored it: `tbx list` shows it, `tbx rmi` may remove it
             images.record(p.image, data["Id"])
         p.size = int(data.get("Size") or 0)
         p.status = "ok"
@@ -262,11 +263,14 @@ def _copy_into_local(podman: list[str], image: str) -> str:
             return f.read().strip()
 
 
+def _registry_args(tls_verify: bool, authfile: str | None) -> list[str]:
+    """podman's flags for a registry: TLS verification and the credentials file."""
+    return [f"--tls-verify={'true' if tls_verify else 'false'}", *(["--authfile", authfile] if authfile else [])]
+
+
 def _push_from_node(node: nodes.Node, image: str, tls_verify: bool, authfile: str | None) -> None:
-    argv = [*node.podman, "push", f"--tls-verify={'true' if tls_verify else 'false'}"]
-    if authfile:
-        argv += ["--authfile", authfile]
-    r = runner.run([*argv, image, f"docker://{image}"], timeout=3600)
+    r = runner.run([*node.podman, "push", *_registry_args(tls_verify, authfile), image, f"docker://{image}"],
+                   timeout=3600)
     if r.returncode != 0:
         raise TbxError(f"pushing {image} from {node.name} failed", details=r.stderr.strip()[-400:],
                        fix=f"The node pushes it itself: it must reach the registry and hold its credentials "
@@ -290,10 +294,8 @@ def _assemble(ref: str, platforms: list[Platform], tls_verify: bool = True, auth
                        exit_code=EXIT_ENGINE)
     remote = [p for p in platforms if p.on_registry]
     for p in remote:
-        add = ["podman", "manifest", "add", f"--tls-verify={'true' if tls_verify else 'false'}"]
-        if authfile:
-            add += ["--authfile", authfile]
-        r = runner.run([*add, ref, f"docker://{p.image}"], timeout=600)
+        r = runner.run(["podman", "manifest", "add", *_registry_args(tls_verify, authfile), ref,
+                        f"docker://{p.image}"], timeout=600)
         if r.returncode != 0:
             raise TbxError(f"adding {p.image} (pushed from {p.where}) to {ref} failed",
                            details=r.stderr.strip()[-400:], exit_code=EXIT_ENGINE)
@@ -310,10 +312,8 @@ def _push(ref: naming.Reference, authfile: str | None, tls_verify: bool) -> str:
 
     with tempfile.TemporaryDirectory(prefix="tbx-push-") as d:
         digestfile = os.path.join(d, "digest")
-        argv = ["podman", "manifest", "push", "--all", "--quiet", f"--tls-verify={'true' if tls_verify else 'false'}",
+        argv = ["podman", "manifest", "push", "--all", "--quiet", *_registry_args(tls_verify, authfile),
                 "--digestfile", digestfile]
-        if authfile:
-            argv += ["--authfile", authfile]
         r = runner.run([*argv, str(ref), f"docker://{ref}"], timeout=3600)
         if r.returncode != 0:
             raise skopeo.classify(r.stderr, ref, authfile, tls_verify)

@@ -90,9 +90,7 @@ def list_remote(name: str, arch: str | None, json_out: bool) -> int:
 
     known = nodes.connections()
     if name not in known:
-        raise TbxError(f"there is no podman connection named {name!r}",
-                       details=f"podman's connections for this user: {', '.join(sorted(known)) or 'none'}",
-                       fix="See: podman system connection ls")
+        raise nodes.no_such_connection(name, known)
     node = known[name]
     if not nodes.known_host(node):
         reason, fix = nodes.unknown_host_error(node)

@@ -25,12 +25,11 @@ def run(command: list[str], *, container: str | None, arch: str | None, image: s
         return multirun(command, arches=arch, image=image, create_missing=create_missing, jobs=jobs,
                         json_out=json_out, tls_verify=tls_verify, connections=connections, local=local,
                         fallback_local=fallback_local, sync=sync)
-    if connections and local:
-        raise TbxError("--local and --connection contradict each other", fix="Give one of them")
     if connections and (container or not arch):
         raise TbxError("--connection needs --arch (and no --container): it says where an arch runs",
                        fix="Add --arch ARCH, e.g. tbx run --arch aarch64 --connection aarch64=NODE CMD")
-    if arch and not container and not local and (connections or _configured(arch)):
+    # (--local with --connection reaches nodes.mapping, which refuses the pair)
+    if arch and not container and (connections or not local and _configured(arch)):
         from .noderun import single_remote
 
         rc = single_remote(command, arch=arch, image=image, connections=list(connections), local=local,
