@@ -16,7 +16,9 @@
 
 A file that does not parse or a value of the wrong type is a TbxError naming the file and the
 key. An unknown key is a warning naming it, and is ignored: a file written for a newer tbx must
-not lock an older one out. A relative $XDG_CONFIG_HOME is ignored, as the XDG spec says.
+not lock an older one out. Where the user's file lives is ``paths.user_config`` (root: always
+root's own, never an inherited XDG_CONFIG_HOME). A file that another user could change is refused
+(``paths.require_trusted``): it decides what tbx runs, registers and contacts.
 """
 
 from __future__ import annotations
@@ -28,19 +30,22 @@ from pathlib import Path
 
 from .errors import TbxError
 
-SYSTEM_FILE = Path("/etc/tbx/config.toml")
+from .paths import SYSTEM_CONFIG
+
+SYSTEM_FILE = Path(SYSTEM_CONFIG)
 
 
 def config_home() -> Path:
-    """$XDG_CONFIG_HOME; unset, empty or relative: the XDG default, ~/.config."""
-    base = os.environ.get("XDG_CONFIG_HOME") or ""
-    if not os.path.isabs(base):
-        base = os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base)
+    """The user's configuration directory (``paths.config_home``)."""
+    from . import paths
+
+    return Path(paths.config_home())
 
 
 def user_file() -> Path:
-    return config_home() / "tbx" / "config.toml"
+    from . import paths
+
+    return Path(paths.user_config())
 
 
 @dataclass
@@ -105,6 +110,9 @@ def read_text(path: Path) -> str | None:
 def _merge(cfg: Config, path: Path) -> None:
     import tomllib
 
+    from . import paths
+
+    paths.require_trusted(str(path), "the configuration file")  # before reading: nobody else can swap it
     text = read_text(path)
     if text is None:
         return

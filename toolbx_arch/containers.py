@@ -115,8 +115,12 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | Non
         argv += ["--label", f"{k}={v}"]
     for k, v in env.items():
         argv += ["--env", f"{k}={v}"]
-    for d in runtime.binds((emulator,) if emulator and not in_home else ()):
+    binds = runtime.binds()
+    for d in binds:
         argv += _volume(d, runtime.in_container(d), "ro,private,bind")
+    if emulator and not in_home and not hostspec.covered(emulator, binds):
+        # the emulator alone (never a directory above it: that would bring /var or /tmp along)
+        argv += _volume(emulator, runtime.in_container(emulator), "ro,private,bind")
     argv += _volume(str(status_dir(name)), hostspec.STATUS_DIR, "rw,private")
     # --userns auto maps the user to an unrelated range: a shared home would be unusable there.
     if home_shared:
@@ -321,23 +325,38 @@ def _restart(info: Info, why: str) -> None:
 
 
 def _missing_emulator(info: Info) -> TbxError | None:
-    """The error for a container whose emulator (the interpreter of its registration line) is no
-    longer on the host, naming the pulled emulator it was; None when it is there."""
-    from . import registration
+    """The error for a container whose emulator (the interpreter of its registration line) cannot
+    be registered now: no longer on the host (naming the pulled emulator it was), reached through a
+    link now, writable by someone else, or no longer QEMU for the container's arch; None when it is
+    as it was at create."""
+    from . import emulators, registration
 
     line = info.labels.get(LABEL_BINFMT)
     if not line:
         return None
     interp = registration.interpreter(line)
     on_host = interp[len(hostspec.HOST_PREFIX):] if interp.startswith(hostspec.HOST_PREFIX + "/") else interp
-    if os.path.isfile(on_host):
-        return None
-    which = info.labels.get(naming.LABEL_EMULATOR, on_host)
-    pulled = f" (the pulled emulator {which}, removed)" if which != on_host else ""
-    return TbxError(f"container {info.name} cannot start: its emulator {on_host} is missing on the host{pulled}",
-                    fix=f"Put it back (tbx check shows how; a pulled one: tbx emulator pull), then run the command "
-                        f"again; or recreate the container: tbx rm {info.name} && tbx create {info.name} "
-                        f"--arch {info.arch} …")
+    recreate = (f"recreate the container: tbx rm {info.name} && tbx create {info.name} --arch {info.arch} …")
+    if not os.path.isfile(on_host):
+        which = info.labels.get(naming.LABEL_EMULATOR, on_host)
+        pulled = f" (the pulled emulator {which}, removed)" if which != on_host else ""
+        return TbxError(f"container {info.name} cannot start: its emulator {on_host} is missing on the host{pulled}",
+                        fix=f"Put it back (tbx check shows how; a pulled one: tbx emulator pull), then run the command "
+                            f"again; or {recreate}")
+    why = None
+    if os.path.realpath(on_host) != on_host:
+        why = f"{on_host} is now a link to {os.path.realpath(on_host)}"
+    else:
+        from . import paths
+
+        why = paths.untrusted(on_host)
+        a = archmod.lookup(info.arch or "")
+        if why is None and a is not None:
+            why = emulators.not_qemu_remembered(on_host, a)
+    if why:
+        return TbxError(f"container {info.name} cannot start: its emulator {on_host} changed since the container "
+                        f"was created: {why}", fix=f"Put the emulator back as it was, or {recreate}")
+    return None
 
 
 def _register(info: Info, line: str) -> None:

@@ -29,13 +29,10 @@ _QEMU = re.compile(r"^qemu-([a-z0-9_]+?)(-static)?$")
 
 
 def emulators_dir() -> Path:
-    """``$XDG_DATA_HOME/tbx/emulators`` (``/var/lib/tbx/emulators`` for root)."""
-    if os.getuid() == 0:
-        return Path("/var/lib/tbx/emulators")
-    base = os.environ.get("XDG_DATA_HOME", "")
-    if not os.path.isabs(base):
-        base = os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "tbx" / "emulators"
+    """``emulators`` in tbx's data directory (``paths.data_dir``; root: /var/lib/tbx/emulators)."""
+    from . import paths
+
+    return Path(paths.data_dir()) / "emulators"
 
 
 def _version_key(v: str | None) -> tuple[int, ...]:
@@ -86,12 +83,14 @@ def resolve_choice(choice: str) -> str:
 
 
 def _name(ref: str, digest: str) -> str:
+    """The emulator's name: the whole repository and the tag (``quay.io/a/binfmt:1`` ->
+    ``quay.io-a-binfmt-1``), or the repository and the digest's first 12 digits: an image of
+    another repository never replaces it."""
     from .naming import normalize
 
     r = normalize(ref)
-    if r.tag and not r.digest:
-        return re.sub(r"[^A-Za-z0-9_.-]", "-", r.tag)
-    return "sha256-" + digest.split(":", 1)[-1][:12]
+    tail = r.tag if r.tag and not r.digest else "sha256-" + digest.split(":", 1)[-1][:12]
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{r.repository}-{tail}").strip(".-")[:200]
 
 
 def _abs(name: str) -> str:
@@ -99,8 +98,12 @@ def _abs(name: str) -> str:
     return "/" + (name[2:] if name.startswith("./") else name).lstrip("/")
 
 
-def _read_layers(layout: str, into: str) -> dict[str, tuple[str, int]]:
-    """qemu-* regular files of the image's final filesystem: {path in image: (file here, mode)}."""
+def _read_layers(layout: str, into: str, refused: list[str] | None = None) -> dict[str, tuple[str, int]]:
+    """qemu-* regular files of the image's final filesystem: {path in image: (file here, mode)}.
+    A member over ``MAX_BYTES`` is not extracted (its reason goes to ``refused``); more than
+    ``MAX_TOTAL`` in all is an error: disk use stays bounded whatever the image holds."""
+    refused = [] if refused is None else refused
+    total = 0
     def blob(digest: str) -> str:
         return os.path.join(layout, "blobs", *digest.split(":", 1))
 
@@ -134,6 +137,14 @@ def _read_layers(layout: str, into: str) -> dict[str, tuple[str, int]]:
                 elif m.islnk():
                     links[path] = _abs(m.linkname)
                 elif m.isfile():
+                    if m.size > MAX_BYTES:
+                        refused.append(f"{path}: {m.size >> 20} MiB, larger than any emulator "
+                                       f"(at most {MAX_BYTES >> 20} MiB): not extracted")
+                        continue
+                    total += m.size
+                    if total > MAX_TOTAL:
+                        raise TbxError(f"the image's qemu-* files add up to more than {MAX_TOTAL >> 20} MiB; "
+                                       "nothing was installed", fix="Use an image with only QEMU's user-mode emulators")
                     f = tar.extractfile(m)
                     dest = os.path.join(into, f"{n}-{len(found)}-{base}")
                     with f, open(dest, "wb") as out:
@@ -163,12 +174,65 @@ def check_binary(path: str, mode: int, host_arch: archmod.Arch) -> str | None:
     return None
 
 
+_IDENTITY = re.compile(rb"qemu-([a-z0-9_]+) version (\d[\w.+~-]*)[^\n\0]*\nCopyright \(c\) [^\n\0]*QEMU")
+MAX_BYTES = 64 << 20     # a qemu-user binary is under 40 MB
+MAX_TOTAL = 512 << 20    # all the qemu-* files of one image
+
+
+def qemu_identity(path: str) -> tuple[str, str] | None:
+    """(QEMU target, version) from the text that ``qemu-TARGET --version`` prints, read from the
+    binary without running it (QEMU keeps it as one string); None when the file has no such text."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError:
+        return None
+    if len(data) > MAX_BYTES:
+        return None
+    m = _IDENTITY.search(data)
+    return (m.group(1).decode(), m.group(2).decode()) if m else None
+
+
 def qemu_version(path: str) -> str | None:
+    """The QEMU version of an emulator, read from the file (nothing is executed)."""
+    ident = qemu_identity(path)
+    return ident[1] if ident else None
+
+
+def not_qemu(path: str, a: archmod.Arch) -> str | None:
+    """Why ``path`` is not QEMU's user-mode emulator for ``a`` (read, not run), or None."""
+    ident = qemu_identity(path)
+    if ident is None:
+        return "not QEMU: it has no 'qemu-TARGET version' text of QEMU's user-mode emulators"
+    if ident[0] != a.qemu:
+        return f"QEMU for {ident[0]}, not for {a.name} (qemu-{a.qemu})"
+    return None
+
+
+def not_qemu_remembered(path: str, a: archmod.Arch) -> str | None:
+    """``not_qemu``, remembered per unchanged file (``elf.remembered``): a start reads nothing twice."""
+    from . import elf
+
+    return elf.remembered(path, "not-qemu-" + a.name, lambda p: not_qemu(p, a))
+
+
+def prove_qemu(path: str, a: archmod.Arch) -> str | None:
+    """Why a pulled file is not QEMU for ``a``, or None: first read (``not_qemu``), then run
+    confined (``runner.run_confined``: no host file system, no network, no privilege), where it
+    must print what it claims."""
     from . import runner
 
-    r = runner.run([path, "--version"], timeout=30)
-    m = re.search(r"version\s+(\d[\w.+~-]*)", r.stdout or "")
-    return m.group(1) if m else None
+    why = not_qemu(path, a)
+    if why:
+        return why
+    _, version = qemu_identity(path)  # type: ignore[misc]
+    try:
+        rc, out, _ = runner.run_confined(path, ["--version"], timeout=10)
+    except TbxError as e:
+        return e.message
+    if rc != 0 or not out.startswith(f"qemu-{a.qemu} version {version}"):
+        return f"not QEMU: run confined, '--version' printed {out.strip()[:80]!r} (exit {rc})"
+    return None
 
 
 def pull(ref: str, *, authfile: str | None, tls_verify: bool, on_line=None) -> tuple[dict, list[str]]:
@@ -188,11 +252,11 @@ def pull(ref: str, *, authfile: str | None, tls_verify: bool, on_line=None) -> t
         os.mkdir(files)
         good: dict[archmod.Arch, str] = {}   # arch -> its checked file here
         refused: list[str] = []
-        for path, (here, mode) in sorted(_read_layers(layout, files).items()):
+        for path, (here, mode) in sorted(_read_layers(layout, files, refused).items()):
             a = next((x for x in archmod.ARCHES if x.qemu == _QEMU.match(os.path.basename(path)).group(1)), None)
             if a is None or a in good:
                 continue
-            why = check_binary(here, mode, host_arch)
+            why = check_binary(here, mode, host_arch) or prove_qemu(here, a)
             if why:
                 refused.append(f"{path}: {why}")
             else:
@@ -213,7 +277,7 @@ def pull(ref: str, *, authfile: str | None, tls_verify: bool, on_line=None) -> t
                 arches[a.name] = a.qemu_binary
             stage.chmod(0o755)
             meta = {"source": info.reference, "digest": info.digest, "pinned": info.pinned,
-                    "qemu_version": qemu_version(str(stage / next(iter(arches.values())))),
+                    "qemu_version": qemu_version(str(stage / next(iter(arches.values())))),  # read, not run
                     "arches": arches, "pulled": time.time()}
             (stage / META).write_text(json.dumps(meta, indent=1) + "\n")
             final = base / name

@@ -153,6 +153,9 @@ def main() -> None:
 
 
 def _main() -> None:
+    from .paths import root_environment
+
+    root_environment()  # root trusts only root's files: never another user's XDG directories
     args = sys.argv[1:]
     if "--json" in args or "--format" in args or "--format=json" in args:
         from . import output

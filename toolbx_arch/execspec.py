@@ -79,14 +79,10 @@ def may_map_arches(a=None) -> bool:
     when a file mentions connections (and one of ``a``'s names). Read as text, the files named
     as in config (SYSTEM_FILE, user_file): importing config and a TOML parser costs the fast
     path more than this; a false alarm only sends the command down the normal path."""
-    import os
+    from . import paths
 
     names = [n.lower().encode() for n in a.all_names] if a is not None else [b""]
-
-    base = os.environ.get("XDG_CONFIG_HOME") or ""
-    if not os.path.isabs(base):
-        base = os.path.join(os.path.expanduser("~"), ".config")
-    for f in ("/etc/tbx/config.toml", os.path.join(base, "tbx", "config.toml")):
+    for f in (paths.SYSTEM_CONFIG, paths.user_config()):
         try:
             with open(f, "rb") as fh:
                 text = fh.read(256 * 1024).lower()

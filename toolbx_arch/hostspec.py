@@ -8,8 +8,8 @@ container can change it). Symlinks are resolved on the host: an absolute link wo
 inside the container's root, not the host's.
 
 ``/run/host`` holds only what the init needs, read-only: the host directories that contain the
-loader, the libraries, the shell, the few host programs the init runs and the emulator. Each is
-a non-recursive bind (nothing mounted below it comes along) with private propagation (a later
+loader, the libraries, the shell and the few host programs the init runs, and the emulator's file
+alone when no such directory holds it (``covered``). Each is a non-recursive bind (nothing mounted below it comes along) with private propagation (a later
 mount on the host does not appear), and the container has no CAP_SYS_ADMIN to remount it.
 """
 
@@ -48,11 +48,22 @@ class HostRuntime:
                 "tbx-init", "--loader", self.in_container(self.loader), "--library-path", self.library_path,
                 *init_args]
 
-    def binds(self, extra: tuple[str, ...] = (), mountinfo: str | None = None) -> list[str]:
+    def binds(self, mountinfo: str | None = None) -> list[str]:
         """Host directories to bind (read-only, non-recursive) under /run/host: the loader's, the
-        libraries', the shell's, the host programs' and those of ``extra`` (the emulator)."""
-        needed = [self.loader, *self.lib_dirs, self.shell, *HOST_PROGRAM_DIRS, *extra]
+        libraries', the shell's and the host programs'."""
+        needed = [self.loader, *self.lib_dirs, self.shell, *HOST_PROGRAM_DIRS]
         return bind_sources(needed, mount_points(mountinfo))
+
+
+def covered(path: str, binds: list[str], mountinfo: str | None = None) -> bool:
+    """Whether ``path`` (resolved) is seen through one of the non-recursive ``binds``: below one,
+    with nothing mounted between that directory and the file."""
+    mounts = mount_points(mountinfo)
+    d = os.path.dirname(path)
+    for b in binds:
+        if d == b or d.startswith(b + "/"):
+            return not any(m.startswith(b + "/") and (d + "/").startswith(m + "/") for m in mounts)
+    return False
 
 
 def discover() -> HostRuntime:

@@ -39,14 +39,13 @@ def inspect_local(name: str) -> LocalImage | None:
 # --- which images tbx stored (so that rmi removes only those) -------------------------------
 
 def index_path() -> str:
-    """``$XDG_DATA_HOME/tbx/images.json`` (``/var/lib/tbx/images.json`` for root): local image
-    name -> image ID, for every name a tbx pull stored."""
+    """``images.json`` in tbx's data directory (``paths.data_dir``; root: /var/lib/tbx): local
+    image name -> image ID, for every name a tbx pull stored."""
     import os
 
-    if os.getuid() == 0:
-        return "/var/lib/tbx/images.json"
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return os.path.join(base, "tbx", "images.json")
+    from . import paths
+
+    return os.path.join(paths.data_dir(), "images.json")
 
 
 def owned() -> dict[str, str]:

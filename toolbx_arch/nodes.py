@@ -88,13 +88,14 @@ def _from_files(name: str) -> Node | None:
     """The connection ``name`` read from podman's own files, as podman 4 (containers.conf,
     [engine.service_destinations]) and 5 (podman-connections.json) keep them; None: not found
     there (then podman is asked). Saves a podman process (~30 ms) on every remote run."""
-    from .config import config_home
+    from . import paths
 
-    user = os.path.join(config_home(), "containers")
+    user = paths.containers_config()
     system = "/etc/containers" if os.geteuid() == 0 else None
     for d in (user, system):
         if d is None:
             continue
+        paths.require_trusted(os.path.join(d, "podman-connections.json"), "podman's connection file")
         try:
             with open(os.path.join(d, "podman-connections.json"), "rb") as f:
                 c = (json.load(f).get("Connection") or {}).get("Connections", {}).get(name)
@@ -105,6 +106,7 @@ def _from_files(name: str) -> Node | None:
     files = [os.environ["CONTAINERS_CONF"]] if os.environ.get("CONTAINERS_CONF") else []
     files += [os.path.join(user, "containers.conf")] + ([os.path.join(system, "containers.conf")] if system else [])
     for path in files:
+        paths.require_trusted(path, "podman's configuration file")
         try:
             with open(path, "rb") as f:
                 text = f.read()

@@ -167,7 +167,26 @@ def inspect_emulator(path: str, a: Arch, host_arch: Arch, root: Path, fam: str) 
     elif not emu.executable:
         emu.problem = f"{path} is not executable"
         emu.fix = f"sudo chmod 755 {real}"
+    if emu.problem is None:
+        _trusted_qemu(emu, path, host_p, a, root, install)
     return emu
+
+
+def _trusted_qemu(emu: Emulator, path: str, host_p: Path, a: Arch, root: Path, install: str) -> None:
+    """The checks of a usable-looking emulator that stop tbx registering a file someone else could
+    swap, or one that is not QEMU for ``a`` (read from the file: nothing is run to learn it)."""
+    from . import emulators, paths
+
+    if root == Path("/"):
+        why = paths.untrusted(path)
+        if why:  # another user could swap what tbx registers (and what runs setuid inside)
+            emu.problem = f"{path} cannot be trusted as an emulator: {why}"
+            emu.fix = paths.trust_fix(path, why)
+            return
+    why = emulators.not_qemu_remembered(str(host_p), a)
+    if why:
+        emu.problem = f"{path} is {why}"
+        emu.fix = install
 
 
 def find_emulator(a: Arch, host_arch: Arch, root: Path = Path("/"), search: tuple[str, ...] = (),
@@ -194,8 +213,11 @@ def _oci_runtime(root: Path, home: Path | None) -> str | None:
     files = [root / "usr/share/containers/containers.conf", root / "etc/containers/containers.conf"]
     files += sorted((root / "etc/containers/containers.conf.d").glob("*.conf"))
     if home is not None:
-        files += [home / ".config/containers/containers.conf"]
-        files += sorted((home / ".config/containers/containers.conf.d").glob("*.conf"))
+        from . import paths
+
+        user = Path(paths.containers_config()) if root == Path("/") else home / ".config/containers"
+        files += [user / "containers.conf"]
+        files += sorted((user / "containers.conf.d").glob("*.conf"))
     runtime = None
     for f in files:
         try:
@@ -491,10 +513,11 @@ def check_cpu(a: Arch, emulator: str | None, cpu: str, *, host_arch: Arch | None
     if not archmod.needs_emulation(a, host_arch) or not emulator:
         raise TbxError(f"--cpu chooses the CPU model QEMU emulates, and {a.name} runs without emulation here",
                        fix="Leave out --cpu for this arch")
-    r = runner.run([emulator, "-cpu", "help"], timeout=30)  # QEMU 7.2 exits 1 after the list
-    models = parse_cpu_models(r.stdout or "")
+    # Never run unconfined: the emulator may be a pulled or a user's file (QEMU 7.2 exits 1 after the list)
+    _, out, err = runner.run_confined(emulator, ["-cpu", "help"], timeout=30)
+    models = parse_cpu_models(out)
     if not models:
-        raise TbxError(f"{emulator} did not list its CPU models", details=(r.stderr or r.stdout).strip()[-600:])
+        raise TbxError(f"{emulator} did not list its CPU models", details=(err or out).strip()[-600:] or None)
     if cpu not in models:
         import textwrap
 

@@ -8,9 +8,9 @@ Order, as containers/image does it:
    the user picks one, otherwise tbx refuses and lists the candidates (it never guesses); none is
    an error that says how to qualify the name.
 
-Files: ``CONTAINERS_REGISTRIES_CONF`` or ``$XDG_CONFIG_HOME/containers/registries.conf`` (when it
+Files: ``CONTAINERS_REGISTRIES_CONF`` or ``registries.conf`` in ``paths.containers_config()`` (when it
 exists; not for root) or ``/etc/containers/registries.conf``; then ``registries.conf.d/*.conf`` from
-/etc/containers and, unless root, ``$XDG_CONFIG_HOME/containers``, in name order; later files
+/etc/containers and, unless root, that user directory, in name order; later files
 override earlier ones. Reading only: tbx never writes these files.
 """
 
@@ -20,7 +20,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import config_home
 from .errors import TbxError
 from .naming import parse_reference
 
@@ -44,7 +43,9 @@ class Resolution:
 def config_files(*, uid: int | None = None) -> tuple[list[Path], Path | None]:
     """(registries.conf and its drop-ins in the order they apply, the alias cache)."""
     uid = os.getuid() if uid is None else uid
-    user = None if uid == 0 else config_home() / "containers"
+    from . import paths
+
+    user = None if uid == 0 else Path(paths.containers_config())
     env = os.environ.get("CONTAINERS_REGISTRIES_CONF")
     if env:
         main = Path(env)
@@ -67,6 +68,9 @@ def load(files: list[Path], cache: Path | None = None) -> Registries:
     reg = Registries()
 
     def read(p: Path) -> dict:
+        from . import paths
+
+        paths.require_trusted(str(p), "the registries configuration")  # it decides where pulls go
         try:
             with open(p, "rb") as f:
                 return tomllib.load(f)

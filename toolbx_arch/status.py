@@ -2,8 +2,8 @@
 
 Rules (the container is not trusted, and neither is a runtime directory of another user):
 
-- Root always uses ``/run``; it never takes ``XDG_RUNTIME_DIR`` from its environment, which after a
-  plain ``su`` names another user's directory. Anyone else uses ``XDG_RUNTIME_DIR`` or
+- Root always uses ``/run``; it never takes the runtime directory from its environment, which after
+  a plain ``su`` names another user's directory (``paths.runtime_dir``). Anyone else uses theirs or
   ``/run/user/UID`` only when it is a directory they own that nobody else can write.
 - ``RUNTIME/tbx/containers/NAME`` is made one component at a time through directory file
   descriptors opened with ``O_NOFOLLOW``: tbx never follows a link there, and changes the mode or
@@ -30,23 +30,14 @@ class StatusError(Exception):
     """A runtime or status directory that tbx must not use (the message says which and why)."""
 
 
-def _private(path: str, uid: int) -> bool:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    return stat.S_ISDIR(st.st_mode) and st.st_uid == uid and not st.st_mode & 0o022
-
-
 def runtime_dir() -> str:
-    uid = os.getuid()
-    if uid == 0:
-        return "/run"
-    for cand in (os.environ.get("XDG_RUNTIME_DIR"), f"/run/user/{uid}"):
-        if cand and _private(cand, uid):
-            return cand
-    raise StatusError(f"no private runtime directory: XDG_RUNTIME_DIR ({os.environ.get('XDG_RUNTIME_DIR') or 'unset'}) "
-                      f"and /run/user/{uid} are not directories owned by uid {uid} and writable only by it")
+    """The runtime directory (``paths.runtime_dir``: root's is /run, anyone else's is private)."""
+    from .paths import RuntimeDirError, runtime_dir as rt
+
+    try:
+        return rt()
+    except RuntimeDirError as e:
+        raise StatusError(str(e)) from None
 
 
 def cache_path(name: str) -> str | None:

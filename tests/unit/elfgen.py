@@ -6,8 +6,16 @@ import struct
 from pathlib import Path
 
 
+def qemu_text(target: str, version: str = "9.9.9") -> bytes:
+    """What QEMU's user-mode emulators keep for ``--version`` (tbx reads it instead of running them)."""
+    return (f"qemu-{target} version {version} (test)\n"
+            "Copyright (c) 2003-2022 Fabrice Bellard and the QEMU Project developers\n\0").encode()
+
+
 def make_elf(path: Path, *, e_machine: int, bits: int = 64, little: bool = True,
-             interp: str | None = None, mode: int = 0o755) -> Path:
+             interp: str | None = None, mode: int = 0o755, qemu: str | bool | None = None) -> Path:
+    """``qemu``: the QEMU target whose version text the file carries; by default the one its name
+    says (``qemu-aarch64-static`` -> aarch64); False: none."""
     end = "<" if little else ">"
     ehsize, phentsize = (64, 56) if bits == 64 else (52, 32)
     phnum = 2 if interp else 1
@@ -27,7 +35,9 @@ def make_elf(path: Path, *, e_machine: int, bits: int = 64, little: bool = True,
         phdrs += _phdr(end, bits, 3, interp_off, len(interp_bytes))  # PT_INTERP
     phdrs += _phdr(end, bits, 1, 0, total)  # PT_LOAD
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(header + phdrs + interp_bytes)
+    if qemu is None and path.name.startswith("qemu-"):
+        qemu = path.name[len("qemu-"):].removesuffix("-static")
+    path.write_bytes(header + phdrs + interp_bytes + (qemu_text(qemu) if qemu else b""))
     path.chmod(mode)
     return path
 

@@ -3,11 +3,14 @@ import sys
 
 import pytest
 
-from toolbx_arch import config
+from toolbx_arch import config, paths
 from toolbx_arch.errors import TbxError
+
+from .conftest import USER_CLI
 
 
 def write(tmp_path, monkeypatch, text):
+    monkeypatch.setattr(paths, "is_root", lambda: False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     monkeypatch.setattr(config, "SYSTEM_FILE", tmp_path / "none.toml")
     (tmp_path / "tbx").mkdir(exist_ok=True)
@@ -57,7 +60,7 @@ def test_wrong_type_of_a_known_key_stays_an_error(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("value", ["relative/dir", "", "./x"])
-def test_relative_xdg_config_home_is_ignored(monkeypatch, tmp_path, value):
+def test_relative_xdg_config_home_is_ignored(monkeypatch, tmp_path, value, as_user):
     monkeypatch.setenv("XDG_CONFIG_HOME", value)
     monkeypatch.setenv("HOME", str(tmp_path))
     assert config.user_file() == tmp_path / ".config" / "tbx" / "config.toml"
@@ -66,7 +69,7 @@ def test_relative_xdg_config_home_is_ignored(monkeypatch, tmp_path, value):
 def test_unknown_key_does_not_block_a_command(tmp_path):
     (tmp_path / "tbx").mkdir()
     (tmp_path / "tbx" / "config.toml").write_text("some_future_key = true\n")
-    r = subprocess.run([sys.executable, "-m", "toolbx_arch.cli", "check", "--arch", "x86_64", "--json"],
+    r = subprocess.run([*USER_CLI, "check", "--arch", "x86_64", "--json"],
                        capture_output=True, text=True, env={"XDG_CONFIG_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert "some_future_key" in r.stderr and "Traceback" not in r.stderr
     assert r.stdout.lstrip().startswith("{"), r.stdout
@@ -102,7 +105,7 @@ def test_usage_errors_exit_1_without_traceback():
 def test_bad_config_is_a_clean_cli_error(tmp_path):
     (tmp_path / "tbx").mkdir()
     (tmp_path / "tbx" / "config.toml").write_text("default_arch = [\n")
-    r = subprocess.run([sys.executable, "-m", "toolbx_arch.cli", "check", "--arch", "x86_64"],
+    r = subprocess.run([*USER_CLI, "check", "--arch", "x86_64"],
                        capture_output=True, text=True, env={"XDG_CONFIG_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert r.returncode == 1 and "config.toml" in r.stderr and "not valid TOML" in r.stderr
 

@@ -82,9 +82,13 @@ def test_each_binary_is_checked_like_tbx_check_does(tmp_path):
 
 
 def test_names_and_versions(monkeypatch, tmp_path):
-    assert emulators._name("registry.example.org/binfmt:qemu-v8.1", "sha256:" + "a" * 64) == "qemu-v8.1"
+    # named after repository and tag: the same tag of another repository is another emulator
+    assert emulators._name("registry.example.org/binfmt:qemu-v8.1", "sha256:" + "a" * 64) == \
+        "registry.example.org-binfmt-qemu-v8.1"
+    assert emulators._name("other.example.org:5000/binfmt:qemu-v8.1", "sha256:" + "a" * 64) == \
+        "other.example.org-5000-binfmt-qemu-v8.1"
     assert emulators._name("registry.example.org/binfmt@sha256:" + "b" * 64, "sha256:" + "b" * 64) == \
-        "sha256-bbbbbbbbbbbb"
+        "registry.example.org-binfmt-sha256-bbbbbbbbbbbb"
     assert emulators._version_key("8.1.5") > emulators._version_key("7.2.0") > emulators._version_key(None)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     if emulators.os.getuid() != 0:

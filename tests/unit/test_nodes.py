@@ -113,7 +113,7 @@ def test_local_and_connection_contradict():
     assert nodes.mapping([arch.resolve("aarch64")], [], False, {"s390x": "n"}) == {}
 
 
-def test_the_configuration_maps_arches(tmp_path, monkeypatch):
+def test_the_configuration_maps_arches(tmp_path, monkeypatch, as_user):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     monkeypatch.setattr(config, "SYSTEM_FILE", tmp_path / "none.toml")
     (tmp_path / "tbx").mkdir()
@@ -158,7 +158,7 @@ def test_too_much_to_ship_is_refused_with_a_way_out(tmp_path, monkeypatch):
     assert "--no-sync" in e.value.fix
 
 
-def test_the_fast_paths_know_when_a_configuration_may_map_an_arch(tmp_path, monkeypatch):
+def test_the_fast_paths_know_when_a_configuration_may_map_an_arch(tmp_path, monkeypatch, as_user):
     from toolbx_arch import execspec
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))

@@ -105,7 +105,7 @@ def test_absolute_symlink_is_resolved_inside_the_root(tmp_path, fixtures_dir, mo
 def test_a_dynamic_one_first_and_a_static_one_later_picks_the_static(tmp_path, fixtures_dir, monkeypatch):
     root, proc = fake_root(tmp_path, fixtures_dir)
     make_elf(root / "usr/bin/qemu-aarch64", e_machine=62, interp="/lib64/ld-linux-x86-64.so.2")
-    make_elf(root / "usr/libexec/qemu-binfmt/aarch64-binfmt-P", e_machine=62)
+    make_elf(root / "usr/libexec/qemu-binfmt/aarch64-binfmt-P", e_machine=62, qemu="aarch64")
     rep = run(root, proc, ["aarch64"], monkeypatch=monkeypatch)
     assert rep.ready and rep.arches[0].emulator.path == "/usr/libexec/qemu-binfmt/aarch64-binfmt-P"
 

@@ -122,7 +122,7 @@ def test_config_reads_only_small_regular_utf8_files(tmp_path, kind):
     assert str(p) in e.value.message and e.value.fix
 
 
-def test_config_deep_nesting_is_one_error(tmp_path, monkeypatch):
+def test_config_deep_nesting_is_one_error(tmp_path, monkeypatch, as_user):
     p = tmp_path / "tbx" / "config.toml"
     p.parent.mkdir()
     p.write_text("a = " + "[" * 100_000)
