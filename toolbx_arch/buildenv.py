@@ -9,8 +9,10 @@ gives a fresh binfmt_misc instance that lives and dies with it:
   host's entries from every plain rootless container of that user until its pause process ends
   (measured: disabled or unmounted, it still stands in the way).
 - Root: root's podman runs in the initial user namespace, whose binfmt_misc is the host's. The
-  build gets a namespace of its own mapped to root's subordinate range, with build storage of its
-  own; results are then moved into root's normal storage.
+  build gets a namespace of its own (its root is host root, which owns the build storage; every
+  other id is root's subordinate range), with build storage of its own; results are then moved
+  into root's normal storage. Every root build's RUN steps, emulated or native, run in a user
+  namespace whose root is a subordinate id (``--userns-uid-map``), never host uid 0.
 
 Every build also runs in a PID namespace of its own: a RUN step's processes outlive an
 interrupted podman, and ending the namespace ends them. Running builds are holders (PID and start
@@ -22,7 +24,6 @@ that holds anything, or whose device is the host's, is refused.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from dataclasses import dataclass, field
@@ -31,8 +32,9 @@ from . import binfmt, runner
 from .arch import Arch
 from .errors import TbxError
 
-BUILD_STORAGE = "/var/lib/tbx/build-storage"
-BUILD_RUNROOT = "/run/tbx/build-runroot"
+BUILD_STORAGE = "/var/lib/tbx/build-storage"   # root's builds: owned by root's first subordinate id
+BUILD_HOME = "/var/lib/tbx/build-home"         # podman's $HOME there (network configuration)
+BUILD_RUNROOT = "/run/tbx-build"               # runroot, tmpdir and runc's state, likewise
 
 # Mounts a binfmt_misc instance and registers, in whatever user namespace it runs in.
 # $1 mount point; $2 the host instance's device number ("" if none); $3 "fresh" (mount a new
@@ -146,6 +148,20 @@ class Env:
     def build_argv(self, a: Arch) -> list[str]:
         return self.builds.get(a) or plain_build(self.enter)
 
+    def build_options(self, a: Arch) -> list[str]:
+        """`podman build` options for arch ``a``: in root's build namespace, RUN steps share the
+        host's network (that namespace cannot set up podman's bridge)."""
+        return ["--network", "host"] if self.own_storage and a in self.builds else []
+
+
+def _root_ranges() -> tuple[tuple[int, int], tuple[int, int]]:
+    uids, gids = subordinate_range("root", "/etc/subuid"), subordinate_range("root", "/etc/subgid")
+    if not uids or not gids or uids[1] < 65536 or gids[1] < 65536:
+        raise TbxError("root has no subordinate id range of 65536 ids: a root build maps the root of its RUN steps "
+                       "there, never to host uid 0",
+                       fix="echo root:1001000000:65536 >> /etc/subuid; echo root:1001000000:65536 >> /etc/subgid")
+    return uids, gids
+
     def others_building(self) -> bool:
         """Whether another live `tbx build` of this user shares the storage now."""
         with _locked() as st:
@@ -242,7 +258,9 @@ def _kernel_refusal(stderr: str) -> TbxError:
 def _locked():
     fd = os.open(os.path.join(_state_dir(), "lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        from .status import lock_exclusive
+
+        lock_exclusive(fd, f"the build registry ({_state_dir()}/lock)")
         path = os.path.join(_state_dir(), "holders.json")
         try:
             with open(path) as f:
@@ -286,19 +304,50 @@ def subordinate_range(user: str = "root", path: str = "/etc/subuid") -> tuple[in
     return None
 
 
+def _owned_dir(path: str, uid: int, gid: int) -> None:
+    """``path`` as a directory of ``uid`` only (made, or emptied when it belonged to another id:
+    it holds only what tbx's earlier builds left)."""
+    import shutil
+
+    try:
+        st = os.lstat(path)
+        if not os.path.isdir(path) or os.path.islink(path) or st.st_uid != uid:
+            shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
+    except FileNotFoundError:
+        pass
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chown(path, uid, gid)
+    os.chmod(path, 0o700)
+
+
+def root_storage_owner() -> tuple[int, int]:
+    """The host ids that own root's build storage: root's first subordinate uid and gid."""
+    uids, gids = _root_ranges()
+    return uids[0], gids[0]
+
+
 @contextlib.contextmanager
-def _root(lines: dict[Arch, str]):
+def _root(lines: dict[Arch, str], native: list[Arch]):
+    """Root's build namespace: its uid 0 is root's first subordinate id (never host uid 0), every
+    id up to the range's size likewise; it mounts its own binfmt_misc (with ``lines``) and /dev/shm,
+    and podman there uses storage, runroot and state of its own, owned by that id. Every local arch
+    of a root build (``lines``' and ``native``) builds there."""
     import subprocess
 
-    uids, gids = subordinate_range("root", "/etc/subuid"), subordinate_range("root", "/etc/subgid")
-    if not uids or not gids or uids[1] < 65535 or gids[1] < 65535:
-        raise TbxError("root has no subordinate id range of 65536 ids for the build's user namespace",
-                       fix="echo root:1001000000:65536 >> /etc/subuid; echo root:1001000000:65536 >> /etc/subgid")
+    uids, gids = _root_ranges()
+    n = min(uids[1], gids[1])
+    top = os.path.dirname(BUILD_STORAGE)
+    os.makedirs(top, mode=0o711, exist_ok=True)
+    if os.stat(top).st_mode & 0o111 != 0o111:  # the namespace's root (a subordinate id) passes through only
+        os.chmod(top, os.stat(top).st_mode & 0o7777 | 0o111)
+    for d in (BUILD_STORAGE, BUILD_HOME, BUILD_RUNROOT):
+        _owned_dir(d, uids[0], gids[0])
     ops = [x for a, line in lines.items() for x in ("reg", a.binfmt_name, line)]
     # The holder: a user and mount namespace of the build's own, alive until tbx closes its stdin.
-    script = _SCRIPT + '\necho ready\nread -r _ || true\n'
-    holder = runner.popen(["unshare", "--user", "--map-root-user", f"--map-users={uids[0]},1,65535",
-                           f"--map-groups={gids[0]},1,65535", "--mount", "--fork", "--kill-child", "--",
+    script = ('mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm || exit 3\n' + _SCRIPT
+              + '\necho ready\nread -r _ || true\n')
+    holder = runner.popen(["unshare", "--user", f"--map-users={uids[0]},0,{n}", f"--map-groups={gids[0]},0,{n}",
+                           "--setuid", "0", "--setgid", "0", "--mount", "--fork", "--kill-child", "--",
                            "sh", "-c", script, "tbx-binfmt", str(binfmt.PROC_BINFMT), host_instance_dev(), "fresh", *ops],
                           die_with_parent=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
@@ -312,13 +361,14 @@ def _root(lines: dict[Arch, str]):
             if holder.returncode == 3:
                 raise _kernel_refusal(err)
             raise TbxError("setting up the build's user namespace failed", details=err.strip()[-400:] or None)
-        os.makedirs(BUILD_STORAGE, mode=0o700, exist_ok=True)
-        os.makedirs(BUILD_RUNROOT, mode=0o700, exist_ok=True)
         # unshare(2) moved the holder itself into the namespaces (its forked child runs the script)
-        enter = ["nsenter", "-t", str(holder.pid), "-U", "-m", "--"]
-        storage = ["--root", BUILD_STORAGE, "--runroot", BUILD_RUNROOT, "--cgroup-manager", "cgroupfs"]
+        enter = ["nsenter", "-t", str(holder.pid), "-U", "-m", "--", "env", f"HOME={BUILD_HOME}"]
+        storage = ["--root", BUILD_STORAGE, "--runroot", os.path.join(BUILD_RUNROOT, "run"),
+                   "--tmpdir", os.path.join(BUILD_RUNROOT, "tmp"), "--events-backend", "none",
+                   "--network-config-dir", os.path.join(BUILD_HOME, "net"), "--cgroup-manager", "cgroupfs",
+                   "--runtime-flag", f"root={os.path.join(BUILD_RUNROOT, 'runc')}"]
         yield Env(podman=[*enter, "podman", *storage],
-                  builds={a: [*enter, *PIDNS, "podman", *storage] for a in lines}, own_storage=True)
+                  builds={a: [*enter, *PIDNS, "podman", *storage] for a in [*lines, *native]}, own_storage=True)
     finally:
         try:
             holder.stdin.close()
@@ -332,14 +382,14 @@ def _root(lines: dict[Arch, str]):
 
 
 @contextlib.contextmanager
-def emulation(lines: dict[Arch, str]):
+def emulation(lines: dict[Arch, str], native: list[Arch] = ()):
     """Within the block, ``Env.build_argv(a)`` runs `podman build` for arch ``a`` where its line
     of ``lines`` (arch -> registration line) is registered privately; other arches get a plain
     build. The build is a holder in the runtime directory for as long as the block runs."""
     hid = _hold([a.binfmt_name for a in lines])
     try:
-        if lines and os.geteuid() == 0:
-            with _root(lines) as env:
+        if (lines or native) and os.geteuid() == 0:  # root: every local arch in its namespace
+            with _root(lines, list(native)) as env:
                 env.holder = hid
                 yield env
         elif lines:

@@ -137,7 +137,10 @@ def create(
     authfile: Optional[str] = AuthOpt,
     tls_verify: bool = TlsOpt,
     userns: Optional[str] = typer.Option(None, "--userns", metavar="MODE",
-                                         help="User namespace layout: keep-id (rootless default), identity (root default) or auto."),
+                                         help="User namespace layout: keep-id (rootless default), auto (root default: the container's root "
+                                              "is a subordinate id, root's home is not shared) or identity (root only: "
+                                              "the container's root is host root and root's home is shared read-write; "
+                                              "the image is then trusted as root)."),
     cpu: Optional[str] = typer.Option(None, "--cpu", metavar="MODEL",
                                       help="CPU model QEMU emulates (QEMU_CPU) for every process in the container; "
                                            "the emulator's 'qemu-ARCH -cpu help' lists them."),

@@ -42,7 +42,13 @@ def _prepare_status(name: str, root_uid: int | None) -> tuple[Path, bool]:
 
 
 def default_userns() -> str:
-    return "identity" if os.getuid() == 0 else "keep-id"
+    """Root: ``auto`` (the container's root is a subordinate id, so nothing of the host is writable by
+    host uid 0 from inside); anyone else: ``keep-id``."""
+    return "auto" if os.getuid() == 0 else "keep-id"
+
+
+IDENTITY_WARNING = ("--userns identity: the container's root is the host's root on your shared home and on host "
+                    "IPC objects; the image is trusted as root")
 
 
 def validate_userns(userns: str | None) -> str:
@@ -136,7 +142,8 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | Non
         devices += [str(p) for p in sorted(Path("/dev/dri").iterdir()) if os.access(p, os.R_OK | os.W_OK)]
     for d in devices:
         argv += ["--device", d]
-    if os.path.isdir("/dev/mqueue"):  # podman's host IPC needs the host's mqueue mount
+    if os.path.isdir("/dev/mqueue") and userns != "identity":
+        # podman's host IPC needs the host's mqueue mount; never where the container's root is host root
         argv += ["--ipc", "host"]
     if userns == "keep-id":
         argv += ["--userns", "keep-id"]
@@ -463,8 +470,12 @@ class _start_lock:
                 return self
             except BlockingIOError:
                 if time.monotonic() > deadline:
+                    from .status import lock_holder
+
+                    pid = lock_holder(self.fd)
                     os.close(self.fd)
-                    raise TbxError(f"another tbx has been starting {self.sdir.name} for {READY_TIMEOUT:.0f} s",
+                    raise TbxError(f"{'process ' + str(pid) if pid else 'another tbx'} has been starting "
+                                   f"{self.sdir.name} for {READY_TIMEOUT:.0f} s",
                                    fix=f"See: podman logs {self.sdir.name}") from None
                 time.sleep(0.02)
 

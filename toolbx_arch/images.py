@@ -59,13 +59,14 @@ def owned() -> dict[str, str]:
 
 def _update_index(change) -> None:
     """Apply ``change(dict)`` to the index under a lock, and replace the file atomically."""
-    import fcntl
     import os
 
     path = index_path()
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     with open(path + ".lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        from .status import lock_exclusive
+
+        lock_exclusive(lock.fileno(), f"the images index ({path})")
         data = owned()
         change(data)
         tmp = f"{path}.{os.getpid()}.tmp"

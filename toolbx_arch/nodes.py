@@ -6,10 +6,12 @@ to a connection in the configuration (``[connections]``, e.g. ``aarch64 = "arm-n
 arch its machine runs natively (asked with ``podman --connection NAME info``); a mapping to a
 machine of another arch is refused, naming the machine's arch.
 
-Host keys: podman's own ssh client trusts an unknown host on first use, and checks nothing when
-~/.ssh/known_hosts does not exist. tbx checks first that the node's host key is already known
-(~/.ssh/known_hosts or /etc/ssh/ssh_known_hosts) and refuses otherwise, with the ssh command
-that shows the key to verify; it never turns host-key checking off.
+Host keys: podman's own ssh client verifies a node only against ~/.ssh/known_hosts, trusts an
+unknown host on first use (appending its key), and checks nothing when that file does not exist.
+So before podman connects, tbx asks the node for the keys it presents (``ssh-keyscan``) and goes on
+only when one of them is listed for it in that same file (``verify``); an unknown or changed key
+is refused with the ssh command that shows it. /etc/ssh/ssh_known_hosts does not count: podman
+does not read it.
 
 A failure to reach a node is that arch's failure, with the reason (DNS, refused, auth, host key,
 podman socket) and a fix; tbx falls back to local (emulated) work only with --fallback-local.
@@ -228,10 +230,17 @@ def _matches(field: str, names: list[str]) -> bool:
     return hit
 
 
+def podman_known_hosts() -> Path:
+    """The one known_hosts file podman's ssh client verifies against."""
+    from . import paths
+
+    return Path(paths.home()) / ".ssh" / "known_hosts"
+
+
 def known_lines(node: Node, files: list[Path] | None = None) -> list[str]:
-    """The known_hosts lines (the user's, then the system's) that give a key for the node; a
-    revoked key does not count."""
-    files = files or [Path(os.path.expanduser("~/.ssh/known_hosts")), Path("/etc/ssh/ssh_known_hosts")]
+    """The known_hosts lines (of podman's file) that give a key for the node; a revoked key does
+    not count."""
+    files = files or [podman_known_hosts()]
     names = _host_patterns(node)
     out = []
     for f in files:
@@ -256,9 +265,52 @@ def known_host(node: Node, files: list[Path] | None = None) -> bool:
 
 
 def unknown_host_error(node: Node) -> tuple[str, str]:
-    return (f"the host key of {node.name} ({node.host}:{node.port}) is not in your known_hosts, and tbx does "
-            "not trust a host on first use",
-            f"Verify the key it shows and accept it once: {node.ssh_target} true")
+    return (f"the host key of {node.name} ({node.host}:{node.port}) is not in {podman_known_hosts()} (the file "
+            "podman checks), and tbx does not trust a host on first use",
+            f"Verify the key it shows and accept it once: {node.ssh_target} -o UserKnownHostsFile={podman_known_hosts()} true")
+
+
+def _keys(lines: list[str]) -> set[tuple[str, str]]:
+    """(key type, base64 key) of known_hosts or ssh-keyscan lines (a marker such as @cert-authority
+    makes a line count for nothing here: podman's client does not check certificates)."""
+    out = set()
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 3 and not parts[0].startswith("@"):
+            out.add((parts[1], parts[2]))
+    return out
+
+
+def presented_keys(node: Node) -> set[tuple[str, str]] | None:
+    """The host keys the node presents now (``ssh-keyscan``); None when it did not answer (then
+    podman's own attempt says why)."""
+    try:
+        r = runner.run(["ssh-keyscan", "-T", "5", "-p", str(node.port), node.host], timeout=15)
+    except TbxError:
+        return None
+    keys = _keys([ln for ln in r.stdout.splitlines() if ln and not ln.startswith("#")])
+    return keys or None
+
+
+def changed_key_error(node: Node) -> tuple[str, str]:
+    return (f"{node.name}: the host key that {node.host}:{node.port} presents is not the one listed for it in "
+            f"{podman_known_hosts()} (reinstalled, or someone in between); nothing was sent to it",
+            f"If the node was reinstalled, verify its new key, then: ssh-keygen -R '[{node.host}]:{node.port}' "
+            f"and {node.ssh_target} true")
+
+
+def verify(node: Node, lines: list[str] | None = None) -> tuple[str, str] | None:
+    """(reason, fix) when podman must not connect to ``node``: no key listed for it in podman's
+    known_hosts, or the node presents none of the listed keys. None: verified (or not answering,
+    which podman then reports)."""
+    lines = known_lines(node) if lines is None else lines
+    listed = _keys(lines)
+    if not listed:
+        return unknown_host_error(node)
+    shown = presented_keys(node)
+    if shown is not None and not shown & listed:
+        return changed_key_error(node)
+    return None
 
 
 # --- asking a node ---------------------------------------------------------------------------
@@ -309,8 +361,9 @@ def raise_if_unreachable(r, node: Node, exit_code: int = 1) -> None:
 
 def probe(node: Node) -> State:
     """Ask the node for its arch and podman version; unreachable: the reason and a fix."""
-    if not known_host(node):
-        return State(node, None, None, *unknown_host_error(node))
+    bad = verify(node)
+    if bad:
+        return State(node, None, None, *bad)
     try:
         r = runner.run([*node.podman, "info", "--format", "{{.Host.Arch}}|{{.Version.Version}}"],
                        timeout=PROBE_TIMEOUT)
@@ -379,8 +432,9 @@ def remembered_arches(plan: dict[archmod.Arch, Node]) -> dict[str, State]:
     for node in {n.name: n for n in plan.values()}.values():
         c = cache.get(node.name) or {}
         lines = known_lines(node)
-        if not lines:
-            states[node.name] = State(node, None, None, *unknown_host_error(node))
+        bad = verify(node, lines)  # every run: the key podman will meet must be the listed one
+        if bad:
+            states[node.name] = State(node, None, None, *bad)
         elif c.get("uri") == node.uri and c.get("key") == _host_key(lines) and archmod.lookup(c.get("arch", "")):
             states[node.name] = State(node, archmod.lookup(c["arch"]), c.get("podman"))
         else:

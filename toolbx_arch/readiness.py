@@ -299,7 +299,13 @@ def check_host(*, root: Path = Path("/"), proc: Path = binfmt.PROC_BINFMT, kerne
             problems.append(Problem("newuidmap is not installed (rootless podman needs it)",
                                     hostinfo.install_command("newuidmap", fam=fam)))
     else:
-        userns.update(layout="identity", auto_subuid=hostinfo.subid_ranges("containers", -1, root / "etc/subuid"))
+        userns.update(layout="auto", auto_subuid=hostinfo.subid_ranges("containers", -1, root / "etc/subuid"))
+        if not userns["auto_subuid"]:  # podman --userns auto takes its ids from the user "containers"
+            problems.append(Problem(
+                "root's containers map their root to subordinate ids (--userns auto), and /etc/subuid has none "
+                "for the user 'containers'",
+                "sudo useradd --system --no-create-home containers; sudo usermod --add-subuids 1000000-1999999 "
+                "--add-subgids 1000000-1999999 containers"))
 
     for tool in ("podman", "skopeo"):
         if not tools.get(tool):

@@ -267,17 +267,60 @@ def write_catalog(entries: dict[str, str]) -> None:
         pass  # a hint only: without it, `run --arch` takes the normal path
 
 
+LOCK_TIMEOUT = 10.0   # seconds any lock of tbx's is waited for
+
+
+def lock_holder(fd: int) -> int | None:
+    """The pid holding a lock on ``fd``'s file, from /proc/locks (None when it cannot be told)."""
+    st = os.fstat(fd)
+    dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        with open("/proc/locks") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) > 5 and parts[5] == dev and parts[4].isdigit() and "->" not in parts[1]:
+                    return int(parts[4])
+    except OSError:
+        pass
+    return None
+
+
+def lock_exclusive(fd: int, what: str, timeout: float = LOCK_TIMEOUT) -> None:
+    """flock(LOCK_EX) on ``fd``, waiting at most ``timeout`` seconds; then a TbxError naming
+    ``what`` and the process holding it (a process inside a container can hold a lock in the
+    shared runtime directory: tbx never waits for it for ever)."""
+    import fcntl
+    import time
+
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                from .errors import TbxError
+
+                pid = lock_holder(fd)
+                who = f"process {pid}" if pid else "another process"
+                raise TbxError(f"{what} has been locked by {who} for {timeout:.0f} s; giving up",
+                               fix=(f"See what it is: ps -o pid,user,args -p {pid}" if pid else
+                                    "Wait for the other tbx to finish") + ", then try again") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
 def catalog_update(*, add: dict[str, str] | None = None, remove: tuple[str, ...] = ()) -> None:
     """Add or remove entries; without a catalog there is nothing to keep current (the next
     full listing writes one)."""
-    import fcntl
 
     try:
         lock = os.open(os.path.join(runtime_dir(), "tbx"), _DIR)
     except (OSError, StatusError):
         return
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel creates and removes: no lost update
+        lock_exclusive(lock, f"the container catalog ({runtime_dir()}/tbx)")  # parallel creates and removes
         cur = catalog()
         if cur is None:
             return

@@ -62,7 +62,26 @@ def test_hashed_known_hosts_entries_match(tmp_path):
 def test_a_missing_known_hosts_file_is_not_knowing_the_host(tmp_path):
     assert not nodes.known_host(NODE, [tmp_path / "nothing"])
     reason, fix = nodes.unknown_host_error(NODE)
-    assert "known_hosts" in reason and fix.endswith("ssh -p 2222 -i /home/me/.ssh/k me@box.example.org true")
+    assert "known_hosts" in reason and "ssh -p 2222 -i /home/me/.ssh/k me@box.example.org" in fix and \
+        fix.endswith(" true")
+
+
+def test_a_node_must_present_a_key_listed_in_podmans_known_hosts(tmp_path, monkeypatch):
+    """Issue 27: /etc/ssh/ssh_known_hosts does not count (podman does not read it), and a node
+    presenting a key other than the listed one is refused before podman connects."""
+    listed = "[box.example.org]:2222 ssh-ed25519 AAAAlisted"
+    monkeypatch.setattr(nodes, "podman_known_hosts", lambda: tmp_path / "known_hosts")
+    (tmp_path / "known_hosts").write_text(listed + "\n")
+    monkeypatch.setattr(nodes, "presented_keys", lambda n: {("ssh-ed25519", "AAAAlisted")})
+    assert nodes.verify(NODE) is None
+    monkeypatch.setattr(nodes, "presented_keys", lambda n: {("ssh-ed25519", "AAAAimpostor")})
+    reason, fix = nodes.verify(NODE)
+    assert "not the one listed" in reason and "ssh-keygen -R" in fix
+    monkeypatch.setattr(nodes, "presented_keys", lambda n: None)  # not answering: podman says why
+    assert nodes.verify(NODE) is None
+    (tmp_path / "known_hosts").write_text("")
+    reason, _ = nodes.verify(NODE)
+    assert "not in" in reason and "first use" in reason
 
 
 @pytest.mark.parametrize("stderr,needle,fix", [

@@ -23,7 +23,7 @@ def fake_root(tmp_path, fixtures_dir, *, family="debian"):
     RELEASES[str(root)] = {"debian": {"ID": "debian", "PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)", "VERSION_ID": "12"},
                            "fedora": {"ID": "fedora", "VERSION_ID": "44"}, "arch": {"ID": "arch"},
                            "suse": {"ID": "opensuse-tumbleweed", "ID_LIKE": "opensuse suse"}}[family]
-    (root / "etc/subuid").write_text("alice:100000:65536\n")
+    (root / "etc/subuid").write_text("alice:100000:65536\ncontainers:1000000:1000000\n")
     (root / "etc/subgid").write_text("alice:100000:65536\n")
     make_elf(root / "usr/bin/newuidmap", e_machine=62, interp="/lib64/ld-linux-x86-64.so.2")
     proc = tmp_path / "proc"

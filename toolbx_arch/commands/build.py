@@ -174,12 +174,13 @@ def _remove_leftovers(podman: list[str], since: float, env: buildenv.Env) -> lis
 
 def _build_one(p: Platform, a: archmod.Arch, prefix: list[str], podman: list[str], own_storage: bool,
                base_args: list[str], printer, builds: _Builds, node: nodes.Node | None = None,
-               keep_on_node: bool = False) -> None:
+               keep_on_node: bool = False, options: list[str] | None = None) -> None:
     """Build one arch (``node``: on that machine; its result is copied here, or with
     ``keep_on_node`` (--push) left there, to be pushed from there once every arch is built)."""
     start = time.monotonic()
     try:
-        argv = [*prefix, "build", "--force-rm", "--platform", a.platform, "--tag", p.image, *base_args]
+        argv = [*prefix, "build", "--force-rm", "--platform", a.platform, "--tag", p.image, *(options or []),
+                *base_args]
         for attempt in range(1, RACE_RETRIES + 2):
             proc = builds.start(argv)
             for line in proc.stdout:
@@ -240,15 +241,18 @@ def _move_to_root_storage(podman: list[str], image: str) -> str:
     """Root builds store into storage of their own (inside their user namespace); move each
     result into root's normal storage so that podman, tbx create and --push see it. Returns the
     manifest digest stored there."""
-    digest = _copy_into_local(podman, image)
+    digest = _copy_into_local(podman, image, owner=buildenv.root_storage_owner())
     runner.run([*podman, "rmi", image], timeout=300)
     return digest
 
 
-def _copy_into_local(podman: list[str], image: str) -> str:
+def _copy_into_local(podman: list[str], image: str, owner: tuple[int, int] | None = None) -> str:
     """``image`` from the storage ``podman`` works on (the build storage, or a node through its
-    connection) into this user's storage, under the same name. Returns its manifest digest."""
+    connection) into this user's storage, under the same name. Returns its manifest digest.
+    ``owner``: the ids that podman writes the archive as (root's build namespace)."""
     with tempfile.TemporaryDirectory(prefix="tbx-build-", dir="/var/tmp") as d:
+        if owner:
+            os.chown(d, *owner)
         arc, digestfile = os.path.join(d, "image.tar"), os.path.join(d, "digest")
         r = runner.run([*podman, "save", "--format", "oci-archive", "--output", arc, image], timeout=1800)
         if r.returncode != 0:
@@ -378,14 +382,16 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
     printer = output.PrefixPrinter([a.name for a in wanted], quiet=json_out)
     builds = _Builds()
     n = jobs or max(1, min(len(here), os.cpu_count() or 1) + len(on_node))
-    with buildenv.emulation(lines) as env:
-        # (build prefix, storage commands, own storage?) per arch: emulated ones in the env
-        how = {a: (env.build_argv(a), env.podman, env.own_storage) if env.own_storage and a in lines else
+    with buildenv.emulation(lines, [a for a in here if a not in lines]) as env:
+        # (build prefix, storage commands, own storage?) per arch: emulated ones (root: all) in the env
+        how = {a: (env.build_argv(a), env.podman, env.own_storage) if env.own_storage and a in env.builds else
                (env.build_argv(a), ["podman"], False) for a in here}
         storages = {tuple(h[1]) for h in how.values()}
+        options = {a: env.build_options(a) for a in how}
         since = time.time()
         pool = ThreadPoolExecutor(max_workers=n)
-        futures = [pool.submit(_build_one, p, a, *how[a], base_args, printer, builds) if a in how else
+        futures = [pool.submit(_build_one, p, a, *how[a], base_args, printer, builds, options=options[a])
+                   if a in how else
                    pool.submit(_build_one, p, a, on_node[a.name].podman, on_node[a.name].podman, False, base_args,
                                printer, builds, on_node[a.name], push)
                    for p, a in zip(plats, wanted) if a in how or a.name in on_node]

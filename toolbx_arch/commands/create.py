@@ -74,6 +74,10 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
 
     cname = naming.validate_container_name(name if name is not None else t.container)
     userns = containers.validate_userns(userns)
+    if userns == "identity":
+        from ..output import warn
+
+        warn(containers.IDENTITY_WARNING)
 
     host_arch = archmod.host()
     emulator = host_entry = host_interpreter = None

@@ -92,8 +92,9 @@ def list_remote(name: str, arch: str | None, json_out: bool) -> int:
     if name not in known:
         raise nodes.no_such_connection(name, known)
     node = known[name]
-    if not nodes.known_host(node):
-        reason, fix = nodes.unknown_host_error(node)
+    bad = nodes.verify(node)
+    if bad:
+        reason, fix = bad
         raise TbxError(reason, fix=fix, exit_code=EXIT_ENGINE)
     rows = remote.list_containers(node)
     if arch is not None:
