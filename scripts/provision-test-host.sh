@@ -27,7 +27,7 @@ log() { printf '[provision] %s\n' "$*" >&2; }
 
 [ "$(id -u)" = 0 ] || { echo "provision-test-host.sh must run as root" >&2; exit 1; }
 
-bash "$here/install-host-packages.sh" debootstrap docker-registry apache2-utils busybox-static tmux hyperfine man-db zsh fish pipx
+bash "$here/install-host-packages.sh" debootstrap docker-registry apache2-utils busybox-static tmux hyperfine man-db zsh fish pipx gcc libc6-dev
 mkdir -p "$cache" "$state"
 
 # --- podman settings ------------------------------------------------------------------

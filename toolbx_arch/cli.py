@@ -25,8 +25,9 @@ x86_64). The emulator is registered inside each container's own binfmt_misc inst
 
 Start with 'tbx check', then 'tbx create --arch aarch64' and 'tbx enter'.
 
-Configuration: $XDG_CONFIG_HOME/tbx/config.toml (default ~/.config/tbx/config.toml), then
-/etc/tbx/config.toml: default image per distro/release, default arch, emulator search paths.
+Configuration: $XDG_CONFIG_HOME/tbx/config.toml (default ~/.config/tbx/config.toml; root's is
+always ~root/.config/tbx/config.toml), then /etc/tbx/config.toml: default image per
+distro/release, default arch, emulator search paths.
 See tbx(1).
 """
 
@@ -360,10 +361,12 @@ def emulator_pull(
     tls_verify: bool = TlsOpt,
 ) -> None:
     """Copy the host-arch variant of IMAGE and install every static qemu-ARCH (or qemu-ARCH-static)
-    binary it ships under $XDG_DATA_HOME/tbx/emulators/NAME (NAME: its tag, or its short digest).
-    Each binary is checked as tbx check checks one (ELF, static, built for this host,
-    executable); one that fails is not installed, and the reason is shown. Pulled emulators are
-    used after emulator_paths and before the host's qemu-user-static, newest QEMU first."""
+    binary it ships under $XDG_DATA_HOME/tbx/emulators/NAME (NAME: the repository and tag, or the
+    repository and short digest). Each binary is checked as tbx check checks one (ELF, static,
+    built for this host, executable, QEMU's version text for its arch), then must print that
+    version when run confined (no host files, no network, no privilege); one that fails is not
+    installed, and the reason is shown. Pulled emulators are used after emulator_paths and before
+    the host's qemu-user-static, newest QEMU first."""
     from .commands.emulator import pull as cmd
 
     raise typer.Exit(cmd(ref, authfile=authfile, tls_verify=tls_verify))

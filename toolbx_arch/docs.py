@@ -115,10 +115,12 @@ ENVIRONMENT = [
     ("CONTAINER_HOST", "Read by podman and skopeo, which tbx runs: a remote podman service is used as they use it."),
     ("CONTAINERS_REGISTRIES_CONF", "The registries.conf that resolves short image names (debian:12), as in "
                                    "podman; its registries.conf.d drop-ins still apply."),
-    ("XDG_CONFIG_HOME", "The user's configuration directory (default ~/.config); a relative value is ignored."),
-    ("XDG_DATA_HOME", "The user's data directory (default ~/.local/share): the index of images tbx stored."),
+    ("XDG_CONFIG_HOME", "The user's configuration directory (default ~/.config); a relative value is ignored. "
+                        "Root never reads it: root's is always ~root/.config."),
+    ("XDG_DATA_HOME", "The user's data directory (default ~/.local/share): the index of images tbx stored and "
+                      "pulled emulators. Root uses /var/lib/tbx."),
     ("XDG_RUNTIME_DIR", "The user's runtime directory (default /run/user/UID): container status, locks and "
-                        "caches. Root always uses /run."),
+                        "caches. Root always uses /run, and drops these variables and HOME before running podman."),
 ]
 FILES = [
     ("$XDG_CONFIG_HOME/tbx/config.toml, /etc/tbx/config.toml", "Configuration (see tbx(1), CONFIGURATION)."),
@@ -130,7 +132,8 @@ FILES = [
      "Read (never written) to resolve short image names: aliases, then unqualified-search-registries."),
     ("$XDG_DATA_HOME/tbx/emulators/NAME/, /var/lib/tbx/emulators/NAME/ (root)",
      "Emulators installed by tbx emulator pull: qemu-ARCH-static binaries and emulator.json."),
-    ("/var/lib/tbx/build-storage", "Root's build storage for tbx build (results are moved into root's storage)."),
+    ("/var/lib/tbx/build-storage, /run/tbx-build", "Root's build storage and state for tbx build, owned by root's "
+     "first subordinate id (results are moved into root's storage)."),
 ]
 
 

@@ -313,7 +313,8 @@ def lock_exclusive(fd: int, what: str, timeout: float = LOCK_TIMEOUT) -> None:
 
 def catalog_update(*, add: dict[str, str] | None = None, remove: tuple[str, ...] = ()) -> None:
     """Add or remove entries; without a catalog there is nothing to keep current (the next
-    full listing writes one)."""
+    full listing writes one). With nothing to change: only checks, within the lock's bound, that
+    the lock can be had (create and rm ask first, so that a held lock stops them before they act)."""
 
     try:
         lock = os.open(os.path.join(runtime_dir(), "tbx"), _DIR)
@@ -321,6 +322,8 @@ def catalog_update(*, add: dict[str, str] | None = None, remove: tuple[str, ...]
         return
     try:
         lock_exclusive(lock, f"the container catalog ({runtime_dir()}/tbx)")  # parallel creates and removes
+        if not add and not remove:
+            return
         cur = catalog()
         if cur is None:
             return

@@ -73,6 +73,9 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
     from .. import containers, hostspec, progress, readiness
 
     cname = naming.validate_container_name(name if name is not None else t.container)
+    from .. import status
+
+    status.catalog_update()  # a held catalog lock stops create before it makes anything
     userns = containers.validate_userns(userns)
     if userns == "identity":
         from ..output import warn

@@ -43,6 +43,7 @@ def _remove_if_ours(name: str, *, force: bool) -> bool:
 def rm(names: list[str], *, force: bool, all_: bool) -> int:
     naming.names_or_all(names, all_, what="container", cmd="rm",
                         placeholder="NAME", check=naming.validate_container_name)
+    status.catalog_update()  # a held catalog lock stops rm before it removes anything
     if len(names) == 1 and not all_ and _remove_if_ours(names[0], force=force):
         print(names[0])
         return 0

@@ -156,6 +156,10 @@ if [ -n "$user" ] && [ "$uid" != 0 ]; then
     host /usr/bin/chmod 0440 /etc/sudoers.d/tbx-user
     [ -d "$home" ] || { host /usr/bin/mkdir -p "$home" && host /usr/bin/chown "$uid:$gid" "$home"; }
     log "user $user ($uid:$gid) ready, home $home, shell $shell, passwordless sudo"
+elif [ -n "$user" ] && [ ! -d "$home" ]; then
+    # root's home is not shared (its containers' root is not host root): the image's own, made if missing
+    no_link "$home"
+    host /usr/bin/mkdir -p -m 0700 "$home" || fail "cannot make $home"
 fi
 
 no_link /run /run/.toolboxenv /etc/debian_chroot
