@@ -320,6 +320,79 @@ def _owned_dir(path: str, uid: int, gid: int) -> None:
     os.chmod(path, 0o700)
 
 
+def _readable_by_others(path: str) -> bool:
+    """Whether ``path`` (a file, or a directory and all below it) and the directories above it
+    can be read by an unrelated id, as root's build namespace is."""
+    import stat as st_
+
+    p = os.path.dirname(os.path.abspath(path))
+    while True:
+        if not os.stat(p).st_mode & 0o001:
+            return False
+        if p == "/":
+            break
+        p = os.path.dirname(p)
+    todo = [os.path.abspath(path)]
+    while todo:
+        cur = todo.pop()
+        st = os.lstat(cur)
+        if st_.S_ISLNK(st.st_mode):
+            continue
+        if st_.S_ISDIR(st.st_mode):
+            if st.st_mode & 0o005 != 0o005:
+                return False
+            todo += [e.path for e in os.scandir(cur)]
+        elif not st.st_mode & 0o004:
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def readable_inputs(containerfile: str, context: str, authfile: str | None, env: "Env"):
+    """(Containerfile, context, authfile) as root's build namespace can read them: as given when an
+    unrelated id can read them (and always outside that namespace); else copies owned by the
+    namespace's root under BUILD_HOME, removed afterwards (root's own 0700 directories). Root's
+    registry credentials (``authfile``, else REGISTRY_AUTH_FILE or podman's) are always copied
+    there: the namespace cannot read root's."""
+    import shutil
+    import tempfile
+
+    containerfile, context = os.path.abspath(containerfile), os.path.abspath(context)
+    if not env.own_storage:
+        yield containerfile, context, authfile
+        return
+    uid, gid = root_storage_owner()
+    creds = authfile or os.environ.get("REGISTRY_AUTH_FILE") or "/run/containers/0/auth.json"
+    creds = creds if os.path.isfile(creds) else None
+    readable = _readable_by_others(context) and _readable_by_others(containerfile)
+    if readable and creds is None:
+        yield containerfile, context, None
+        return
+    d = tempfile.mkdtemp(prefix="inputs-", dir=BUILD_HOME)
+    try:
+        cfile, ctx, auth = containerfile, context, None
+        if not readable:
+            ctx = os.path.join(d, "context")
+            r = runner.run(["cp", "-a", "--", context, ctx], timeout=1800)
+            if r.returncode != 0:
+                raise TbxError(f"copying the build context {context} for root's build namespace failed",
+                               details=r.stderr.strip()[-400:] or None)
+            inside = os.path.relpath(containerfile, context)
+            cfile = os.path.join(ctx, inside) if not inside.startswith("..") else os.path.join(d, "Containerfile")
+            if inside.startswith(".."):
+                shutil.copyfile(containerfile, cfile)
+        if creds:
+            auth = os.path.join(d, "auth.json")
+            shutil.copyfile(creds, auth)
+            os.chmod(auth, 0o600)
+        for top, dirs, files in os.walk(d):
+            for n in [top, *(os.path.join(top, x) for x in dirs + files)]:
+                os.lchown(n, uid, gid)
+        yield cfile, ctx, auth
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def root_storage_owner() -> tuple[int, int]:
     """The host ids that own root's build storage: root's first subordinate uid and gid."""
     uids, gids = _root_ranges()

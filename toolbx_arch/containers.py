@@ -152,7 +152,8 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | Non
     else:
         # sysfs cannot be mounted afresh in a user namespace that does not own the (host's)
         # network namespace: bind the host's instead.
-        argv += ["--userns", "auto", *_volume("/sys", "/sys", "ro,rslave")]
+        # (size: the whole 16-bit range, nobody and nogroup included, whatever ids the image's files use)
+        argv += ["--userns", "auto:size=65536", *_volume("/sys", "/sys", "ro,rslave")]
     return argv + [image, *runtime.command(init_args)]
 
 

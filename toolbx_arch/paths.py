@@ -116,14 +116,19 @@ INHERITED = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HO
 
 def root_environment(environ=None) -> None:
     """For root: drop the XDG directories and HOME another user's environment may have passed on,
-    so that tbx and the programs it runs (podman, skopeo, ssh) use root's own files. Nothing for
-    anyone else."""
+    so that tbx and the programs it runs (podman, skopeo, ssh) use root's own files, and keep only
+    the PATH directories root can trust (another user's ~/bin would otherwise give root their
+    "podman"). Nothing for anyone else."""
     if not is_root():
         return
     environ = os.environ if environ is None else environ
     for var in INHERITED:
         environ.pop(var, None)
     environ["HOME"] = home()
+    dirs = environ.get("PATH", "").split(":")
+    kept = [d for d in dirs if os.path.isabs(d) and os.path.isdir(d) and untrusted(d, 0) is None]
+    if kept != dirs:
+        environ["PATH"] = ":".join(kept) or "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 # --- trust ------------------------------------------------------------------------------------

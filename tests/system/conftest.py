@@ -202,3 +202,22 @@ def _clean_test_leftovers(request):
     sweep()
     yield
     sweep()
+
+
+@pytest.fixture
+def root_config():
+    """Root's own configuration file (root never reads XDG_CONFIG_HOME: issue 27), as a Path to
+    write; whatever was there before is put back afterwards."""
+    import pwd
+
+    cfg = Path(pwd.getpwuid(0).pw_dir) / ".config" / "tbx" / "config.toml"
+    made = [p for p in (cfg.parent.parent, cfg.parent) if not p.exists()]
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    saved = cfg.read_bytes() if cfg.exists() or cfg.is_symlink() else None
+    yield cfg
+    if cfg.is_symlink() or cfg.exists():
+        cfg.unlink()
+    if saved is not None:
+        cfg.write_bytes(saved)
+    for p in reversed(made):
+        shutil.rmtree(p, ignore_errors=True)

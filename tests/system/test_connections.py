@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -304,3 +305,81 @@ def test_a_failing_arch_keeps_the_nodes_image_out_of_the_registry(rootless, node
                              capture_output=True, text=True)
     assert inspect.returncode != 0, "the node pushed its arch although another arch failed"
     as_node(node, "podman", "rmi", "--force", f"{ref}-amd64")
+
+
+@pytest.fixture
+def impostor(rootless, node, tmp_path):
+    """A second sshd on 127.0.0.1 with a host key of its own, serving the same node user (so podman
+    would get through to it), and a connection 'tbxt-impostor' to it for the test user."""
+    state = Path(os.environ.get("TBX_CI_STATE", "/run/tbx-ci")) / "node"
+    d = tmp_path / "impostor"
+    d.mkdir()
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host_ed25519")], check=True)
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = (state / "sshd_config").read_text()
+    conf = "\n".join(f"Port {port}" if ln.startswith("Port ") else f"HostKey {d / 'host_ed25519'}"
+                     if ln.startswith("HostKey ") else f"PidFile {d / 'sshd.pid'}" if ln.startswith("PidFile ") else ln
+                     for ln in conf.splitlines())
+    (d / "sshd_config").write_text(conf + "\n")
+    subprocess.run(["/usr/sbin/sshd", "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")], check=True)
+    for _ in range(50):
+        if (d / "sshd.pid").exists():
+            break
+        time.sleep(0.1)
+    uid = subprocess.run(["id", "-u", node["TBX_TEST_NODE_USER"]], capture_output=True, text=True).stdout.strip()
+    key = f"{rootless.home}/.ssh/tbx_node_ed25519"
+    r = rootless.podman("system", "connection", "add", "--identity", key, "tbxt-impostor",
+                        f"ssh://{node['TBX_TEST_NODE_USER']}@127.0.0.1:{port}/run/user/{uid}/podman/podman.sock")
+    assert r.rc == 0, r.text
+    real_key = " ".join((state / "host_ed25519.pub").read_text().split()[:2])
+    yield {"name": "tbxt-impostor", "port": port, "real_key": real_key, "log": d / "sshd.log"}
+    rootless.podman("system", "connection", "rm", "tbxt-impostor")
+    subprocess.run(["kill", (d / "sshd.pid").read_text().strip()], capture_output=True)
+
+
+def test_an_impostor_node_is_refused_before_podman_connects(rootless, node, impostor, project, ctx, ref):  # noqa: F811
+    """Issue 27: the node's key known only from /etc/ssh/ssh_known_hosts (which podman does not
+    read), no ~/.ssh/known_hosts at all, or a listed key the impostor cannot present: tbx check, run
+    and build refuse before podman connects, and ~/.ssh/known_hosts stays as it was."""
+    name, port = impostor["name"], impostor["port"]
+    kh = Path(rootless.home) / ".ssh" / "known_hosts"
+    system_kh = Path("/etc/ssh/ssh_known_hosts")
+    saved, system_saved = kh.read_bytes(), system_kh.read_bytes() if system_kh.exists() else None
+    line = f"[127.0.0.1]:{port} {impostor['real_key']}\n"
+    commands = (("check", "--arch", "x86_64", "--connection", f"x86_64={name}"),
+                ("run", "--arch", "x86_64", "--connection", f"x86_64={name}", "--", "true"),
+                ("build", str(ctx), "--arch", "x86_64", "--connection", f"x86_64={name}", "--tag", ref("impostor")))
+    try:
+        for case in ("system file only", "no known_hosts", "listed key not presented"):
+            if case == "system file only":
+                system_kh.write_text((system_saved or b"").decode() + line)
+            elif case == "no known_hosts":
+                kh.unlink()
+            else:
+                kh.write_bytes(saved + line.encode())
+                os.chown(kh, rootless.host.uid, rootless.host.uid)
+            before = kh.read_bytes() if kh.exists() else None
+            for args in commands:
+                r = rootless.tbx(*args, cwd=str(project), timeout=120)
+                want = "is not the one listed" if case == "listed key not presented" else "is not in"
+                assert r.rc != 0 and want in r.text and ("ssh -p" in r.text or "ssh-keygen -R" in r.text), \
+                    (case, args, r.text)
+                assert (kh.read_bytes() if kh.exists() else None) == before, (case, args, "known_hosts changed")
+            if case == "system file only":
+                if system_saved is None:
+                    system_kh.unlink()
+                else:
+                    system_kh.write_bytes(system_saved)
+        # nothing reached the impostor: no session ever logged in there (ssh-keyscan only asked its key)
+        assert "Accepted publickey" not in impostor["log"].read_text()
+    finally:
+        kh.write_bytes(saved)
+        os.chown(kh, rootless.host.uid, rootless.host.uid)
+        if system_saved is None:
+            system_kh.unlink(missing_ok=True)
+        else:
+            system_kh.write_bytes(system_saved)

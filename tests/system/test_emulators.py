@@ -39,35 +39,36 @@ def test_a_pulled_emulator_runs_sudo_in_an_aarch64_container(rootless, host, nam
 
     r = rootless.tbx("emulator", "pull", host["TBX_TEST_EMULATOR_REF"], "--no-tls-verify")
     assert r.rc == 0, r.text
-    assert "Installed emulator 1 " in r.out
+    pulled = "127.0.0.1-" + host["TBX_TEST_EMULATOR_REF"].split(":")[1].split("/")[0] + "-tbx-test-binfmt-good-1"
+    assert f"Installed emulator {pulled} " in r.out, r.out
     listed = json.loads(rootless.tbx("emulator", "list", "--json").out)
     assert listed["schema"] == 1
     (emu,) = listed["emulators"]
-    assert emu["name"] == "1" and emu["arches"] == ["aarch64", "armv7", "riscv64"]
+    assert emu["name"] == pulled and emu["arches"] == ["aarch64", "armv7", "riscv64"]
     assert emu["source"] == host["TBX_TEST_EMULATOR_REF"] and emu["digest"].startswith("sha256:")
     assert emu["qemu_version"] and emu["qemu_version"][0].isdigit()
-    assert Path(emu["path"]) == only_pulled / "1" and (only_pulled / "1" / "qemu-aarch64-static").is_file()
+    assert Path(emu["path"]) == only_pulled / pulled and (only_pulled / pulled / "qemu-aarch64-static").is_file()
 
     r = rootless.tbx("check", "--arch", "aarch64", "--json")
     assert r.rc == 0, r.text
     chosen = json.loads(r.out)["arches"][0]["emulator"]
-    assert chosen["pulled"] == "1" and chosen["version"] == emu["qemu_version"]
+    assert chosen["pulled"] == pulled and chosen["version"] == emu["qemu_version"]
 
     r = rootless.tbx("create", name, "--arch", "aarch64", "--image", host.index_ref, "-y", "--no-tls-verify")
     assert r.rc == 0, r.text
     labels = json.loads(rootless.podman("container", "inspect", name).out)[0]["Config"]["Labels"]
-    assert labels["io.github.tbx.emulator"] == "1"
-    assert labels["io.github.tbx.emulator-path"] == str(only_pulled / "1" / "qemu-aarch64-static")
+    assert labels["io.github.tbx.emulator"] == pulled
+    assert labels["io.github.tbx.emulator-path"] == str(only_pulled / pulled / "qemu-aarch64-static")
     r = rootless.tbx("run", "-c", name, "sudo", "-n", "id", "-u")
     assert r.rc == 0 and r.out.strip() == "0", r.text
     r = rootless.tbx("run", "-c", name, "uname", "-m")
     assert r.out.strip() == "aarch64", r.text
 
     # Removed, the emulator is named by the next start of the container.
-    assert rootless.tbx("emulator", "rm", "1").rc == 0
+    assert rootless.tbx("emulator", "rm", pulled).rc == 0
     assert rootless.podman("stop", "-t", "1", name).rc == 0
     r = rootless.tbx("run", "-c", name, "true")
-    assert r.rc != 0 and "emulator 1" in r.err and "Traceback" not in r.text, r.text
+    assert r.rc != 0 and f"emulator {pulled}" in r.err and "Traceback" not in r.text, r.text
 
 
 def test_an_image_of_bad_emulators_is_refused_with_reasons_and_installs_nothing(rootless, host, only_pulled):

@@ -23,7 +23,7 @@ def box(request, host, cleanup):
     name = f"tbxt-init-{layout}"
     cleanup(runner, name)
     runner.rm_containers(name)
-    extra = ["--userns", "auto"] if layout == "root-auto" else []
+    extra = ["--userns", "identity"] if layout == "root-identity" else []  # root-auto: root's default
     r = runner.tbx("create", name, "--arch", "aarch64", "--image", host.index_ref, "-y", "--no-tls-verify", *extra)
     assert r.rc == 0, r.text
     return runner, name

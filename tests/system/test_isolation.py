@@ -261,9 +261,8 @@ def test_empty_dash_led_and_blank_names_are_one_line_errors(root, args):
 
 
 @pytest.mark.parametrize("kind", ["not-utf8", "deep", "dev-zero", "fifo", "huge"])
-def test_broken_configs_are_one_line_errors(root, tmp_path, kind):
-    cfg = tmp_path / "tbx" / "config.toml"
-    cfg.parent.mkdir()
+def test_broken_configs_are_one_line_errors(root, root_config, kind):
+    cfg = root_config
     if kind == "not-utf8":
         cfg.write_bytes(b'default_arch = "\xff\xfe"\n')
     elif kind == "deep":
@@ -275,8 +274,7 @@ def test_broken_configs_are_one_line_errors(root, tmp_path, kind):
     else:
         cfg.write_text("# x\n" * 200_000)
     t0 = time.monotonic()
-    r = root.tbx("create", "tbxt-cfg-never", "--arch", "x86_64", "--image", "localhost/tbxt-none:1",
-                 env={"XDG_CONFIG_HOME": str(tmp_path)}, timeout=30)
+    r = root.tbx("create", "tbxt-cfg-never", "--arch", "x86_64", "--image", "localhost/tbxt-none:1", timeout=30)
     assert time.monotonic() - t0 < 20
     assert r.rc == 1 and "Traceback" not in r.text, r.text
     lines = r.err.strip().splitlines()

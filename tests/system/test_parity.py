@@ -196,16 +196,15 @@ def test_s9_bad_names_are_reported_before_host_checks(root, host):
     assert r.rc == 1 and "release '44-aarch64' is not valid for fedora" in r.err
 
 
-def test_s7_emulator_reached_through_an_absolute_symlink(root, host, tmp_path, cleanup):
+def test_s7_emulator_reached_through_an_absolute_symlink(root, host, tmp_path, cleanup, root_config):
     name = "tbxt-symlink"
     cleanup(root, name)
     root.rm_containers(name)
     qdir = tmp_path / "qemu"
     qdir.mkdir()
     os.symlink("/usr/bin/qemu-aarch64-static", qdir / "qemu-aarch64-static")
-    (tmp_path / "tbx").mkdir()
-    (tmp_path / "tbx" / "config.toml").write_text(f'emulator_paths = ["{qdir}"]\n')
-    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    root_config.write_text(f'emulator_paths = ["{qdir}"]\n')
+    env = {}
     r = root.tbx("check", "--arch", "aarch64", "--json", env=env)
     emu = json.loads(r.out)["arches"][0]["emulator"]
     assert emu["path"] == str(qdir / "qemu-aarch64-static")
@@ -216,7 +215,7 @@ def test_s7_emulator_reached_through_an_absolute_symlink(root, host, tmp_path, c
     assert r.out.strip() == "aarch64", r.text
 
 
-def test_emulator_missing_from_the_recorded_path_is_reported(root, host, tmp_path, cleanup):
+def test_emulator_missing_from_the_recorded_path_is_reported(root, host, tmp_path, cleanup, root_config):
     """Created with an emulator copy that then disappears: tbx refuses to register it, says which
     file is missing, and leaves the container stopped rather than half-started."""
     name = "tbxt-gone"
@@ -225,9 +224,8 @@ def test_emulator_missing_from_the_recorded_path_is_reported(root, host, tmp_pat
     qdir = tmp_path / "qemu"
     qdir.mkdir()
     subprocess.run(["cp", "/usr/bin/qemu-aarch64-static", str(qdir)], check=True)
-    (tmp_path / "tbx").mkdir()
-    (tmp_path / "tbx" / "config.toml").write_text(f'emulator_paths = ["{qdir}"]\n')
-    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    root_config.write_text(f'emulator_paths = ["{qdir}"]\n')
+    env = {}
     assert root.tbx("create", name, "--arch", "aarch64", "--image", host.index_ref, "-y", "--no-tls-verify",
                     env=env).rc == 0
     os.unlink(qdir / "qemu-aarch64-static")

@@ -62,18 +62,16 @@ def test_unsupported_image_whose_tag_merely_ends_in_arm64_stays_native(root, hos
         root.podman("rmi", img)
 
 
-def test_config_default_image_and_distro_release_reach_the_same_container(root, host, tmp_path, cleanup):
+def test_config_default_image_and_distro_release_reach_the_same_container(root, host, root_config, cleanup):
     cleanup(root, "debian-12-arm64")
     root.rm_containers("debian-12-arm64")
-    cfg = tmp_path / "tbx"
-    cfg.mkdir()
-    (cfg / "config.toml").write_text(f'default_image = "{host.index_ref}"\n[images]\n"debian:12" = "{host.index_ref}"\n')
-    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    root_config.write_text(f'default_image = "{host.index_ref}"\n[images]\n"debian:12" = "{host.index_ref}"\n')
+    env = {}
     r = root.tbx("create", "--arch", "aarch64", "-y", "--no-tls-verify", env=env)  # no --image: the config's
     assert r.rc == 0, r.text
     assert "debian-12-arm64" in r.out
     r = root.tbx("run", "--distro", "debian", "--release", "12", "--arch", "aarch64", "uname", "-m", env=env)
     assert (r.rc, r.out.strip()) == (0, "aarch64"), r.text
-    (cfg / "config.toml").write_text('default_image = 12\n')
+    root_config.write_text('default_image = 12\n')
     r = root.tbx("create", "--arch", "aarch64", "-y", env=env)
     assert r.rc == 1 and "config.toml" in r.err and "default_image" in r.err

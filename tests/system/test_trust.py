@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -311,7 +312,7 @@ def test_same_tag_in_two_repositories_are_two_emulators_and_a_huge_member_is_ref
 # --- what a root container sees and can write ----------------------------------------------------
 
 def _run_host_listing(runner, name: str) -> list[str]:
-    r = runner.tbx("run", "-c", name, "sh", "-c", "cd /run/host && find . -mindepth 1 -maxdepth 9 -not -path './usr/*'")
+    r = runner.tbx("run", "-c", name, "sh", "-c", "cd /run/host && find . -mindepth 1 -maxdepth 9 \\( -path ./usr -prune -print \\) -o -print")
     assert r.rc == 0, r.text
     return sorted(r.out.split())
 
@@ -431,6 +432,7 @@ def test_a_held_catalog_lock_makes_create_and_rm_give_up_naming_the_holder(root,
                                         f"fd = os.open('{runtime}/tbx', os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); "
                                         "print(os.getpid(), flush=True); time.sleep(120)"]),
                               stdout=subprocess.PIPE, text=True, env=None if who.rootless else who.env)
+    pid = None
     try:
         pid = int(holder.stdout.readline().strip())
         for args in (("create", name + "-2", "--arch", "aarch64", "--image", host.index_ref, "-y", "--no-tls-verify"),
@@ -442,6 +444,41 @@ def test_a_held_catalog_lock_makes_create_and_rm_give_up_naming_the_holder(root,
             assert took < 60, took
         assert name + "-2" not in who.containers()
     finally:
+        if pid:  # (runuser's child, for the rootless user: killing runuser leaves it)
+            subprocess.run(["kill", "-9", str(pid)], capture_output=True)
         holder.kill()
         holder.wait()
         who.rm_containers(name + "-2")
+
+
+@pytest.mark.parametrize("as_root", [True, False], ids=["root", "rootless"])
+def test_a_confined_run_sees_no_host_files_no_network_and_no_privilege(root, rootless, host, as_root):
+    """runner.run_confined, as tbx uses it for -cpu help and a pulled emulator's --version: the
+    static busybox of busybox-static tries to read, write and connect."""
+    need(Path("/bin/busybox").is_file(), "busybox-static is not installed")
+    who = root if as_root else rootless
+    script = r"""
+import json
+from toolbx_arch import runner
+from toolbx_arch.errors import TbxError
+out = {}
+for key, args in (("id", ["id", "-u"]), ("ls", ["ls", "-A", "/"]), ("write", ["sh", "-c", "echo x > /x"]),
+                  ("read", ["ls", "/etc/passwd"]), ("net", ["nc", "-w", "2", *REGISTRY.split(":")]),
+                  ("sleep", ["sleep", "30"])):
+    try:
+        out[key] = runner.run_confined("/bin/busybox", args, timeout=3)
+    except TbxError as e:
+        out[key] = str(e)
+print(json.dumps(out))
+"""
+    script = script.replace("REGISTRY", repr(host["TBX_TEST_REGISTRY"]))  # up, and reachable from the host
+    r = subprocess.run(who.argv([sys.executable, "-c", script]), capture_output=True, text=True,
+                       env=None if who.rootless else who.env, cwd="/")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["id"][:2] == [0, "65534\n" if as_root else f"{host.uid}\n"], out  # root ran it as nobody
+    assert out["ls"][:2] == [0, ""], out  # an empty root
+    assert out["write"][0] != 0 and "Read-only file system" in out["write"][2], out
+    assert out["read"][0] != 0 and "No such file" in out["read"][2], out
+    assert out["net"][0] != 0, out  # no network: the registry on the host's loopback is not reachable
+    assert "did not finish within 3 s when run confined" in out["sleep"], out  # and it was killed

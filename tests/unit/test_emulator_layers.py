@@ -93,3 +93,22 @@ def test_names_and_versions(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     if emulators.os.getuid() != 0:
         assert emulators.emulators_dir() == tmp_path / "tbx" / "emulators"
+
+
+def test_qemu_is_recognised_by_its_version_text_without_running_it(tmp_path):
+    from toolbx_arch.arch import resolve
+
+    from .elfgen import make_elf
+
+    good = make_elf(tmp_path / "a" / "qemu-aarch64-static", e_machine=62)
+    assert emulators.qemu_identity(str(good)) == ("aarch64", "9.9.9")
+    assert emulators.qemu_version(str(good)) == "9.9.9"
+    assert emulators.not_qemu(str(good), resolve("aarch64")) is None
+    assert "QEMU for aarch64, not for s390x" in emulators.not_qemu(str(good), resolve("s390x"))
+    plain = make_elf(tmp_path / "b" / "qemu-aarch64-static", e_machine=62, qemu=False)
+    assert emulators.qemu_identity(str(plain)) is None
+    assert "not QEMU" in emulators.not_qemu(str(plain), resolve("aarch64"))
+    # the version line alone is not enough: QEMU's copyright line follows it
+    half = tmp_path / "half"
+    half.write_bytes(plain.read_bytes() + b"qemu-aarch64 version 1.0\n")
+    assert emulators.qemu_identity(str(half)) is None

@@ -371,18 +371,20 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
     on_node = _plan_nodes(wanted, plats, list(connections), local, fallback_local)
     here = [a for p, a in zip(plats, wanted) if a.name not in on_node and p.status == "pending"]
     lines = _registration_lines(here, host_arch)
-    base_args = ["--file", os.path.abspath(containerfile)]
+    base_args = []
     for kv in build_args:
         base_args += ["--build-arg", kv]
     if not tls_verify:
         base_args.append("--tls-verify=false")
-    if authfile:
-        base_args += ["--authfile", authfile]
-    base_args.append(os.path.abspath(context))
+    given = [*(["--authfile", authfile] if authfile else []), "--file", os.path.abspath(containerfile),
+             os.path.abspath(context)]
     printer = output.PrefixPrinter([a.name for a in wanted], quiet=json_out)
     builds = _Builds()
     n = jobs or max(1, min(len(here), os.cpu_count() or 1) + len(on_node))
-    with buildenv.emulation(lines, [a for a in here if a not in lines]) as env:
+    with buildenv.emulation(lines, [a for a in here if a not in lines]) as env, \
+            buildenv.readable_inputs(containerfile, context, authfile, env) as (ns_file, ns_context, ns_auth):
+        # root's namespace reads copies of its own when root's files are not readable by others
+        ns_args = [*base_args, *(["--authfile", ns_auth] if ns_auth else []), "--file", ns_file, ns_context]
         # (build prefix, storage commands, own storage?) per arch: emulated ones (root: all) in the env
         how = {a: (env.build_argv(a), env.podman, env.own_storage) if env.own_storage and a in env.builds else
                (env.build_argv(a), ["podman"], False) for a in here}
@@ -390,10 +392,11 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
         options = {a: env.build_options(a) for a in how}
         since = time.time()
         pool = ThreadPoolExecutor(max_workers=n)
-        futures = [pool.submit(_build_one, p, a, *how[a], base_args, printer, builds, options=options[a])
+        futures = [pool.submit(_build_one, p, a, *how[a], ns_args if how[a][2] else [*base_args, *given], printer,
+                               builds, options=options[a])
                    if a in how else
-                   pool.submit(_build_one, p, a, on_node[a.name].podman, on_node[a.name].podman, False, base_args,
-                               printer, builds, on_node[a.name], push)
+                   pool.submit(_build_one, p, a, on_node[a.name].podman, on_node[a.name].podman, False,
+                               [*base_args, *given], printer, builds, on_node[a.name], push)
                    for p, a in zip(plats, wanted) if a in how or a.name in on_node]
         try:
             output.wait_all(futures)
