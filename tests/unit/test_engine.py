@@ -146,10 +146,23 @@ def test_spec_gives_no_cap_sys_admin_and_a_minimal_read_only_run_host(rt, userns
     if userns == "identity":
         assert argv[argv.index("--uidmap") + 1] == "0:0:65536"
     else:
-        assert argv[argv.index("--userns") + 1] == "auto"
+        assert argv[argv.index("--userns") + 1] == "auto:size=65536"
+    assert argv.count("--ipc") == (1 if userns == "auto" and os.path.isdir("/dev/mqueue") else 0)
     script = argv[argv.index("-c") + 1]
     assert script == hostspec.init_script_text()  # the init travels in the container's configuration
     assert argv[argv.index("--binfmt-name") + 1] == "qemu-aarch64"
+
+
+@pytest.mark.parametrize("emulator", ["/var/lib/tbx/emulators/r-1/qemu-aarch64-static", "/tmp/e/qemu-aarch64-static"])
+def test_an_emulator_outside_the_inits_directories_is_bound_alone(rt, emulator):
+    """Issue 27: its file, never /var, /var/lib/tbx or /tmp (which would bring the rest along)."""
+    user = execspec.User("alice", 1000, 1000, "alice", "/nonexistent-home", "/bin/bash")
+    argv = containers.spec(name="box", image="reg/x:1-arm64", a=ARM, host_arch=X86, emulator=emulator, user=user,
+                           userns="auto", source="reg/x:1", create_id="cid", runtime=rt)
+    vols = [argv[i + 1] for i, a in enumerate(argv) if a == "--volume"]
+    assert f"{emulator}:/run/host{emulator}:ro,private,bind" in vols
+    top = "/" + emulator.split("/")[1]
+    assert not any(v.startswith((top + ":", os.path.dirname(emulator) + ":")) for v in vols), vols
 
 
 def test_spec_of_a_native_container_registers_nothing(rt):
