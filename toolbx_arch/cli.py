@@ -89,7 +89,9 @@ def _root(
 ArchOpt = typer.Option(None, "--arch", "--platform", metavar="ARCH", autocompletion=_complete_arch,
                        help="Architecture: aarch64/arm64, x86_64/amd64, armv7/arm, i386, ppc64le, s390x, riscv64; "
                             "or a platform as podman's --platform takes it (linux/arm64/v8).")
-TlsOpt = typer.Option(True, "--tls-verify/--no-tls-verify", help="Require HTTPS and verify certificates.")
+TlsOpt = typer.Option(None, "--tls-verify/--no-tls-verify",
+                      help="Require HTTPS and verify certificates, or not. Without either, registries.conf decides "
+                           "(a registry marked insecure = true there is reached over HTTP), as in podman.")
 AuthOpt = typer.Option(None, "--authfile", metavar="FILE", help="Registry credentials file (podman login format).")
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
 ConnOpt = typer.Option(None, "--connection", metavar="ARCH=NAME", autocompletion=lambda incomplete: _complete_conn(incomplete),
@@ -136,7 +138,7 @@ def create(
     distro: Optional[str] = typer.Option(None, "--distro", "-d", metavar="DISTRO", help="Distribution whose toolbox image to use."),
     release: Optional[str] = typer.Option(None, "--release", "-r", metavar="RELEASE", help="Release of --distro."),
     authfile: Optional[str] = AuthOpt,
-    tls_verify: bool = TlsOpt,
+    tls_verify: Optional[bool] = TlsOpt,
     userns: Optional[str] = typer.Option(None, "--userns", metavar="MODE",
                                          help="User namespace layout: keep-id (rootless default), auto (root default: the container's root "
                                               "is a subordinate id, root's home is not shared) or identity (root only: "
@@ -186,7 +188,7 @@ def run(
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, metavar="N",
                                        help="With several arches: how many at once (default: CPUs)."),
     json_out: bool = typer.Option(False, "--json", help="With several arches: print results as JSON."),
-    tls_verify: bool = TlsOpt,
+    tls_verify: Optional[bool] = TlsOpt,
     connection: Optional[List[str]] = ConnOpt,
     local: bool = LocalOpt,
     fallback_local: bool = FallbackOpt,
@@ -226,7 +228,7 @@ def build(
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, metavar="N",
                                        help="Arches built at once (default: the number of arches, at most the CPUs)."),
     authfile: Optional[str] = AuthOpt,
-    tls_verify: bool = TlsOpt,
+    tls_verify: Optional[bool] = TlsOpt,
     connection: Optional[List[str]] = ConnOpt,
     local: bool = LocalOpt,
     fallback_local: bool = FallbackOpt,
@@ -331,7 +333,7 @@ def image_inspect(
     ref: str = typer.Argument(..., metavar="REF", help="Image reference in a registry."),
     arch: Optional[str] = ArchOpt,
     authfile: Optional[str] = AuthOpt,
-    tls_verify: bool = TlsOpt,
+    tls_verify: Optional[bool] = TlsOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Show what a registry offers for an architecture: digest, platform, size, all platforms."""
@@ -345,7 +347,7 @@ def image_pull(
     ref: str = typer.Argument(..., metavar="REF", help="Image reference in a registry."),
     arch: Optional[str] = ArchOpt,
     authfile: Optional[str] = AuthOpt,
-    tls_verify: bool = TlsOpt,
+    tls_verify: Optional[bool] = TlsOpt,
 ) -> None:
     """Pull an image for an architecture into local storage under its arch-suffixed name."""
     from .commands.image import pull as cmd
@@ -358,7 +360,7 @@ def emulator_pull(
     ref: Optional[str] = typer.Argument(None, metavar="[IMAGE]",
                                         help="Image with static qemu-ARCH binaries (default: emulator_image)."),
     authfile: Optional[str] = AuthOpt,
-    tls_verify: bool = TlsOpt,
+    tls_verify: Optional[bool] = TlsOpt,
 ) -> None:
     """Copy the host-arch variant of IMAGE and install every static qemu-ARCH (or qemu-ARCH-static)
     binary it ships under $XDG_DATA_HOME/tbx/emulators/NAME (NAME: the repository and tag, or the

@@ -235,7 +235,7 @@ def prove_qemu(path: str, a: archmod.Arch) -> str | None:
     return None
 
 
-def pull(ref: str, *, authfile: str | None, tls_verify: bool, on_line=None) -> tuple[dict, list[str]]:
+def pull(ref: str, *, authfile: str | None, tls_verify: bool | None, on_line=None) -> tuple[dict, list[str]]:
     """Install the emulators of ``ref``: (the installed record, the reasons files were refused)."""
     from . import runner, skopeo
 

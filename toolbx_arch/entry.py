@@ -96,7 +96,7 @@ def _run_args(argv: list[str]):
     """``tbx run --arch A[,B…] [--connection A=NAME]… [--image REF] [flags] [--] CMD…``: (command,
     keyword arguments of commands.run.run), or None (any other shape: the CLI parses it)."""
     got: dict = {"container": None, "arch": None, "image": None, "distro": None, "release": None, "jobs": None,
-                 "create_missing": False, "json_out": False, "tls_verify": True, "connections": [],
+                 "create_missing": False, "json_out": False, "tls_verify": None, "connections": [],
                  "local": False, "fallback_local": False, "sync": True}
     i = 0
     while i < len(argv):
@@ -193,7 +193,7 @@ def _main() -> None:
         from .commands.create import create
 
         a = _create_args(args[1:])
-        _plain(lambda: create(distro=None, release=None, authfile=None, tls_verify=True, **a))
+        _plain(lambda: create(distro=None, release=None, authfile=None, tls_verify=None, **a))
     from .cli import main as cli_main
 
     cli_main(args)

@@ -96,7 +96,7 @@ def check_local_arch(img: LocalImage, a: Arch) -> None:
 PULL_REPO = "localhost/tbx-pull"  # where a pull lands first, under a name only that pull uses
 
 
-def pull(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool = True,
+def pull(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool | None = None,
          on_line=None, on_bytes=None,
          info: skopeo.ImageInfo | None = None) -> tuple[str, LocalImage, skopeo.ImageInfo]:
     """Copy ``ref`` for ``a`` into containers-storage under its arch-suffixed name.

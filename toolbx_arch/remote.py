@@ -86,12 +86,14 @@ def write_tar(top: str, paths: list[str], stream) -> None:
             pass
 
 
-def create(node: Node, name: str, a: archmod.Arch, ref: str, tls_verify: bool) -> None:
+def create(node: Node, name: str, a: archmod.Arch, ref: str, tls_verify: bool | None) -> None:
     """The node's container for ``a`` (pulled there from ``ref``), started."""
+    from .skopeo import tls_args  # (not on the hot path: only when the node has no container yet)
+
     labels = {naming.LABEL_MANAGED: "true", naming.LABEL_ARCH: a.name, naming.LABEL_OCI_ARCH: a.oci_arch,
               naming.LABEL_SOURCE: ref, LABEL_REMOTE: "true"}
     argv = [*node.podman, "create", "--name", name, "--platform", a.platform, "--network", "host",
-            f"--tls-verify={'true' if tls_verify else 'false'}"]
+            *tls_args(tls_verify)]
     for k, v in labels.items():
         argv += ["--label", f"{k}={v}"]
     r = runner.run([*argv, ref, "/bin/sh", "-c", KEEPALIVE], timeout=1800)
@@ -127,7 +129,7 @@ class Outcome:
 
 
 def run(node: Node, name: str, a: archmod.Arch, ref: str | None, command: list[str], *,
-        sync_paths: list[str] | None, tls_verify: bool, on_line, started=None, cwd: str | None = None) -> Outcome:
+        sync_paths: list[str] | None, tls_verify: bool | None, on_line, started=None, cwd: str | None = None) -> Outcome:
     """Run ``command`` in the node's container ``name`` (made from ``ref`` when missing), with
     ``sync_paths`` of the current directory (files_to_sync) shipped first; None: nothing
     shipped. ``on_line(text, err)`` gets each output line; ``started(proc, stop)`` each podman

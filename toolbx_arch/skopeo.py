@@ -62,13 +62,17 @@ class ImageInfo:
         return d
 
 
-def _auth_args(authfile: str | None, tls_verify: bool, prefix: str = "") -> list[str]:
+def tls_args(tls_verify: bool | None, prefix: str = "") -> list[str]:
+    """podman's and skopeo's rule: no flag (None) lets registries.conf decide (insecure = true
+    there means HTTP); True forces verification, False turns it off."""
+    return [] if tls_verify is None else [f"--{prefix}tls-verify={'true' if tls_verify else 'false'}"]
+
+
+def _auth_args(authfile: str | None, tls_verify: bool | None, prefix: str = "") -> list[str]:
     args = []
     if authfile:
         args += [f"--{prefix}authfile", authfile]
-    if not tls_verify:
-        args.append(f"--{prefix}tls-verify=false")
-    return args
+    return args + tls_args(tls_verify, prefix)
 
 
 def _override_args(a: Arch) -> list[str]:
@@ -78,7 +82,7 @@ def _override_args(a: Arch) -> list[str]:
     return args
 
 
-def classify(stderr: str, ref: Reference, authfile: str | None, tls_verify: bool = True) -> TbxError:
+def classify(stderr: str, ref: Reference, authfile: str | None, tls_verify: bool | None = None) -> TbxError:
     """Turn skopeo's stderr into one reason and one fix."""
     text = stderr.strip()
     msg = re.findall(r'msg="((?:[^"\\]|\\.)*)"', text)
@@ -97,7 +101,8 @@ def classify(stderr: str, ref: Reference, authfile: str | None, tls_verify: bool
         return TbxError(f"registry {host} cannot be reached", details=last, fix="Check your network connection")
     if "http response to https client" in low or "x509" in low or "certificate" in low or "tls:" in low:
         return TbxError(f"TLS connection to {host} failed", details=last,
-                        fix=f"Use a registry with a valid certificate, or --no-tls-verify for {host} if you trust it")
+                        fix=f"Use a registry with a valid certificate, or --no-tls-verify for {host} if you trust it "
+                            f"(or mark it insecure = true in registries.conf, as for podman)")
     if "unauthorized" in low or "authentication required" in low or "denied" in low or " 401" in low:
         if authfile:
             return TbxError(f"registry {host} rejected the credentials in {authfile}", details=last,
@@ -130,7 +135,7 @@ def _skopeo(args: list[str], ref: Reference, authfile: str | None, text: bool = 
     return r.stdout
 
 
-def _list_tags(ref: Reference, authfile: str | None, tls_verify: bool) -> list[str] | None:
+def _list_tags(ref: Reference, authfile: str | None, tls_verify: bool | None) -> list[str] | None:
     """The repository's tags, or None when the repository does not exist."""
     r = runner.run(["skopeo", "list-tags", *_auth_args(authfile, tls_verify), f"docker://{ref.repository}"],
                    timeout=120)
@@ -163,7 +168,7 @@ def select(platforms: list[Platform], a: Arch) -> Platform | None:
     return matches[0] if matches else None
 
 
-def inspect(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool = True,
+def inspect(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool | None = None,
             sizes: bool = True) -> ImageInfo:
     """What the registry offers for ``a``, verified. ``sizes=False`` skips fetching the
     platform's own manifest (layer sizes) when only the selection and the arch are needed."""
@@ -260,7 +265,7 @@ class _BarReader:
         return sum(self.now.values())
 
 
-def copy(info: ImageInfo, a: Arch, dest: str, *, authfile: str | None = None, tls_verify: bool = True,
+def copy(info: ImageInfo, a: Arch, dest: str, *, authfile: str | None = None, tls_verify: bool | None = None,
          on_line=None, on_bytes=None, dest_ref: str | None = None) -> None:
     """skopeo copy the pinned manifest into containers-storage:DEST (or to ``dest_ref``, a full
     skopeo destination such as ``oci:DIR:TAG``).

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .. import arch as archmod
-from .. import binfmt, buildenv, images, naming, nodes, output, readiness, runner
+from .. import binfmt, buildenv, images, naming, nodes, output, readiness, runner, skopeo
 from ..errors import EXIT_ENGINE, TbxError
 
 SCHEMA = 1
@@ -267,12 +267,12 @@ def _copy_into_local(podman: list[str], image: str, owner: tuple[int, int] | Non
             return f.read().strip()
 
 
-def _registry_args(tls_verify: bool, authfile: str | None) -> list[str]:
+def _registry_args(tls_verify: bool | None, authfile: str | None) -> list[str]:
     """podman's flags for a registry: TLS verification and the credentials file."""
-    return [f"--tls-verify={'true' if tls_verify else 'false'}", *(["--authfile", authfile] if authfile else [])]
+    return [*skopeo.tls_args(tls_verify), *(["--authfile", authfile] if authfile else [])]
 
 
-def _push_from_node(node: nodes.Node, image: str, tls_verify: bool, authfile: str | None) -> None:
+def _push_from_node(node: nodes.Node, image: str, tls_verify: bool | None, authfile: str | None) -> None:
     r = runner.run([*node.podman, "push", *_registry_args(tls_verify, authfile), image, f"docker://{image}"],
                    timeout=3600)
     if r.returncode != 0:
@@ -281,7 +281,7 @@ def _push_from_node(node: nodes.Node, image: str, tls_verify: bool, authfile: st
                            f"(podman --connection {node.name} login REGISTRY)")
 
 
-def _assemble(ref: str, platforms: list[Platform], tls_verify: bool = True, authfile: str | None = None) -> None:
+def _assemble(ref: str, platforms: list[Platform], tls_verify: bool | None = None, authfile: str | None = None) -> None:
     """The manifest list ``ref`` of the platforms' images (local ones from storage, ones pushed
     from a node from the registry); one made by an earlier build is replaced."""
     argv = ["podman", "manifest", "create", ref,
@@ -311,9 +311,7 @@ def _assemble(ref: str, platforms: list[Platform], tls_verify: bool = True, auth
                              if (m.get("platform") or {}).get("architecture") == p.oci_arch), None)
 
 
-def _push(ref: naming.Reference, authfile: str | None, tls_verify: bool) -> str:
-    from .. import skopeo
-
+def _push(ref: naming.Reference, authfile: str | None, tls_verify: bool | None) -> str:
     with tempfile.TemporaryDirectory(prefix="tbx-push-") as d:
         digestfile = os.path.join(d, "digest")
         argv = ["podman", "manifest", "push", "--all", "--quiet", *_registry_args(tls_verify, authfile),
@@ -354,7 +352,7 @@ def _plan_nodes(wanted: list[archmod.Arch], plats: list[Platform], pairs: list[s
 
 def build(context: str, *, arches: str, tag: str, file: str | None, build_args: list[str], push: bool,
           jobs: int | None, json_out: bool, keep_going: bool, authfile: str | None = None,
-          tls_verify: bool = True, connections: list[str] = (), local: bool = False,
+          tls_verify: bool | None = None, connections: list[str] = (), local: bool = False,
           fallback_local: bool = False) -> int:
     wanted = parse_arches(arches)
     ref = parse_tag(tag)
@@ -374,8 +372,7 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
     base_args = []
     for kv in build_args:
         base_args += ["--build-arg", kv]
-    if not tls_verify:
-        base_args.append("--tls-verify=false")
+    base_args += skopeo.tls_args(tls_verify)
     given = [*(["--authfile", authfile] if authfile else []), "--file", os.path.abspath(containerfile),
              os.path.abspath(context)]
     printer = output.PrefixPrinter([a.name for a in wanted], quiet=json_out)

@@ -28,7 +28,7 @@ def _ask(question: str) -> bool:
 
 
 def create(*, name: str | None, arch: str | None, image: str | None, distro: str | None, release: str | None,
-           authfile: str | None, tls_verify: bool, userns: str | None, yes: bool, cpu: str | None = None,
+           authfile: str | None, tls_verify: bool | None, userns: str | None, yes: bool, cpu: str | None = None,
            emulator_choice: str | None = None, nested: bool = False) -> int:
     """``nested``: called by another command that goes on afterwards (tbx run --create), which
     gets the signal handlers back once the container is reported; alone, a signal after the

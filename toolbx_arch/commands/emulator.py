@@ -8,7 +8,7 @@ from ..errors import TbxError
 from ..shortnames import qualify
 
 
-def pull(ref: str | None, *, authfile: str | None, tls_verify: bool) -> int:
+def pull(ref: str | None, *, authfile: str | None, tls_verify: bool | None) -> int:
     ref = ref or load().emulator_image
     if not ref:
         raise TbxError("no image named, and no emulator_image in the configuration",

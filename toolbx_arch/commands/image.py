@@ -14,7 +14,7 @@ def _arch(name: str | None) -> archmod.Arch:
     return archmod.resolve(name)
 
 
-def inspect(ref: str, *, arch: str | None, authfile: str | None, tls_verify: bool, json_out: bool) -> int:
+def inspect(ref: str, *, arch: str | None, authfile: str | None, tls_verify: bool | None, json_out: bool) -> int:
     a = _arch(arch)
     ref = qualify(ref)
     info = skopeo.inspect(ref, a, authfile=authfile, tls_verify=tls_verify)
@@ -34,7 +34,7 @@ def inspect(ref: str, *, arch: str | None, authfile: str | None, tls_verify: boo
     return 0
 
 
-def pull(ref: str, *, arch: str | None, authfile: str | None, tls_verify: bool) -> int:
+def pull(ref: str, *, arch: str | None, authfile: str | None, tls_verify: bool | None) -> int:
     a = _arch(arch)
     ref = qualify(ref)
     with progress.pull(f"Pulling {ref} for {a.name}") as shown:

@@ -34,7 +34,7 @@ def _parse_arches(spec: str) -> list[archmod.Arch]:
     return out
 
 
-def _container_for(a: archmod.Arch, image: str | None, create_missing: bool, tls_verify: bool = True) -> containers.Info:
+def _container_for(a: archmod.Arch, image: str | None, create_missing: bool, tls_verify: bool | None = None) -> containers.Info:
     if image:
         t = target(image=image, distro=None, release=None, arch=a.name, cfg=load(), host_release=os_release,
                    qualify=qualify)
@@ -124,7 +124,7 @@ def _stop_inside(res: Result, info: containers.Info, proc: subprocess.Popen) -> 
 
 
 def multirun(command: list[str], *, arches: str, image: str | None, create_missing: bool, jobs: int | None,
-             json_out: bool, tls_verify: bool = True, connections: list[str] = (), local: bool = False,
+             json_out: bool, tls_verify: bool | None = None, connections: list[str] = (), local: bool = False,
              fallback_local: bool = False, sync: bool = True) -> int:
     wanted = _parse_arches(arches)
     results = {a.name: Result(a.name) for a in wanted}

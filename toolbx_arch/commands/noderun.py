@@ -70,7 +70,7 @@ def _remote_source(a: archmod.Arch, image: str | None) -> tuple[str, str]:
 
 def run_remote(a: archmod.Arch, res: Result, node: nodes.Node, command: list[str], printer,
                 procs: dict, lock: threading.Lock, stopping: threading.Event, image: str | None,
-                paths: list[str] | None, tls_verify: bool, fallback: bool = False) -> None:
+                paths: list[str] | None, tls_verify: bool | None, fallback: bool = False) -> None:
     start = time.monotonic()
     res.where = node.name
     try:
@@ -136,7 +136,7 @@ class _Plain:
 
 
 def single_remote(command: list[str], *, arch: str, image: str | None, connections: list[str], local: bool,
-                  fallback_local: bool, sync: bool, tls_verify: bool) -> int | None:
+                  fallback_local: bool, sync: bool, tls_verify: bool | None) -> int | None:
     """`tbx run --arch A CMD` when A has a connection: its exit code; None: run it here."""
     a = archmod.resolve(arch)
     res = Result(a.name)

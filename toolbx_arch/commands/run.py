@@ -17,7 +17,7 @@ def _configured(arch: str) -> bool:
 
 
 def run(command: list[str], *, container: str | None, arch: str | None, image: str | None, distro: str | None,
-        release: str | None, create_missing: bool, jobs: int | None, json_out: bool, tls_verify: bool = True,
+        release: str | None, create_missing: bool, jobs: int | None, json_out: bool, tls_verify: bool | None = None,
         connections: list[str] = (), local: bool = False, fallback_local: bool = False, sync: bool = True) -> int:
     if arch and "," in arch:
         from .multirun import multirun
