@@ -61,6 +61,12 @@ def _complete_container(incomplete: str) -> list[str]:
     return [n for n in container_names() if n.startswith(incomplete)]
 
 
+def _complete_emulator(incomplete: str) -> list[str]:
+    from .emulators import installed
+
+    return [m["name"] for m in installed() if m["name"].startswith(incomplete)]
+
+
 def _complete_image(incomplete: str) -> list[str]:
     from .completion import image_names
 
@@ -147,7 +153,7 @@ def create(
     cpu: Optional[str] = typer.Option(None, "--cpu", metavar="MODEL",
                                       help="CPU model QEMU emulates (QEMU_CPU) for every process in the container; "
                                            "the emulator's 'qemu-ARCH -cpu help' lists them."),
-    emulator: Optional[str] = typer.Option(None, "--emulator", metavar="NAME|PATH",
+    emulator: Optional[str] = typer.Option(None, "--emulator", metavar="NAME|PATH", autocompletion=_complete_emulator,
                                            help="Emulator to use: a pulled one by name (tbx emulator list) or a "
                                                 "static qemu binary's path. Default: emulator_paths, then pulled "
                                                 "emulators (newest QEMU first), then the host's qemu-user-static."),
@@ -384,7 +390,8 @@ def emulator_list(json_out: bool = JsonOpt) -> None:
 
 @emulator_app.command("rm", short_help="Remove pulled emulators.")
 def emulator_rm(
-    names: List[str] = typer.Argument(..., metavar="NAME...", help="Pulled emulators to remove."),
+    names: List[str] = typer.Argument(..., metavar="NAME...", autocompletion=_complete_emulator,
+                                      help="Pulled emulators to remove."),
 ) -> None:
     """Remove pulled emulators. A container created with one then fails to start, naming it."""
     from .commands.emulator import rm as cmd

@@ -43,17 +43,29 @@ def is_ready(name: str) -> bool | None:
     return ready(name)
 
 
+def workdir_for(user: User) -> tuple[str, str | None]:
+    """(the directory a command runs in, why it is not the current one or None): the current
+    directory when the container has it (the home is shared), else the home directory."""
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        return user.home, "the current directory no longer exists"
+    if cwd == user.home or cwd.startswith(user.home.rstrip("/") + "/"):
+        return cwd, None
+    return user.home, f"{cwd} is not shared with the container (only {user.home} is)"
+
+
 def exec_argv(name: str, command: list[str], *, user: User, interactive: bool, tty: bool,
-              workdir: str | None = None) -> list[str]:
+              workdir: str | None = None, notice: bool = False) -> list[str]:
     """``podman exec`` running ``command`` in container ``name`` as ``user``, in the current
-    directory when it exists there (the home is shared), else in the home directory."""
+    directory when it exists there (the home is shared), else in the home directory; ``notice``:
+    say so in one line on stderr when it is not the current directory."""
     if workdir is None:
-        try:
-            cwd = os.getcwd()
-        except OSError:
-            cwd = user.home
-        inside = cwd == user.home or cwd.startswith(user.home.rstrip("/") + "/")
-        workdir = cwd if inside else user.home
+        workdir, why = workdir_for(user)
+        if why and notice:
+            import sys
+
+            print(f"tbx: running in {workdir}: {why}", file=sys.stderr)
     argv = ["podman", "exec"]
     if interactive:
         argv.append("--interactive")
@@ -138,7 +150,7 @@ def fast_run(argv: list[str]) -> None:
     from .runner import execvp
 
     tty = sys.stdin.isatty() and sys.stdout.isatty()
-    execvp(exec_argv(name, command, user=invoking_user(), interactive=True, tty=tty))
+    execvp(exec_argv(name, command, user=invoking_user(), interactive=True, tty=tty, notice=True))
 
 
 def fast_enter(argv: list[str]) -> None:
@@ -161,4 +173,4 @@ def fast_enter(argv: list[str]) -> None:
     from .runner import execvp
 
     user = invoking_user()
-    execvp(exec_argv(name, [*LOGIN_SHELL, user.shell], user=user, interactive=True, tty=True))
+    execvp(exec_argv(name, [*LOGIN_SHELL, user.shell], user=user, interactive=True, tty=True, notice=True))

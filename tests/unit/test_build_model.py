@@ -55,3 +55,12 @@ def test_subordinate_range(tmp_path):
     f.write_text("tbxtest:100000:65536\nroot:1001000000:65536\nbad line\n")
     assert buildenv.subordinate_range("root", str(f)) == (1001000000, 65536)
     assert buildenv.subordinate_range("nobody", str(f)) is None
+
+
+def test_podmans_own_build_args_are_not_reported_as_unconsumed():
+    from toolbx_arch.commands.build import _without_podmans_args
+
+    w = "[Warning] one or more build args were not consumed: "
+    assert _without_podmans_args(w + "[TARGETARCH TARGETOS TARGETPLATFORM TARGETVARIANT]") is None
+    assert _without_podmans_args(w + "[MINE TARGETARCH]") == w + "[MINE]"
+    assert _without_podmans_args("STEP 1/2: FROM x") == "STEP 1/2: FROM x"

@@ -45,6 +45,7 @@ class Platform:
     fix: str | None = None
     on_registry: bool = False       # pushed from its node (--push): in the registry, not copied here
     log: list[str] = field(default_factory=list, repr=False)
+    streamed: bool = False          # error is the log's tail, already shown as it streamed
 
     def as_dict(self) -> dict:
         return {"arch": self.arch, "oci_arch": self.oci_arch, "platform": self.platform, "image": self.image,
@@ -184,7 +185,9 @@ def _build_one(p: Platform, a: archmod.Arch, prefix: list[str], podman: list[str
         for attempt in range(1, RACE_RETRIES + 2):
             proc = builds.start(argv)
             for line in proc.stdout:
-                line = line.rstrip("\n")
+                line = _without_podmans_args(line.rstrip("\n"))
+                if line is None:
+                    continue
                 p.log.append(line)
                 del p.log[:-200]
                 printer.line(a.name, line, False)
@@ -205,6 +208,7 @@ def _build_one(p: Platform, a: archmod.Arch, prefix: list[str], podman: list[str
                 p.status, p.error = "failed", reason
                 return
             p.status, p.error = "failed", "\n".join(tail) or f"podman build exited with {rc}"
+            p.streamed = bool(tail)
             return
         data = _inspect(podman, p.image)
         if data is None:
@@ -235,6 +239,20 @@ def _build_one(p: Platform, a: archmod.Arch, prefix: list[str], podman: list[str
         p.status, p.error = "failed", e.message
     finally:
         p.seconds = round(time.monotonic() - start, 2)
+
+
+_PODMANS_ARGS = {"TARGETARCH", "TARGETOS", "TARGETPLATFORM", "TARGETVARIANT", "BUILDARCH", "BUILDOS",
+                 "BUILDPLATFORM", "BUILDVARIANT"}
+_UNCONSUMED = "[Warning] one or more build args were not consumed: ["
+
+
+def _without_podmans_args(line: str) -> str | None:
+    """podman 4 warns on every --platform build that the build arguments it sets itself
+    (TARGETARCH, …) were not consumed: that line goes (None), or keeps only the user's own."""
+    if not line.startswith(_UNCONSUMED) or not line.endswith("]"):
+        return line
+    mine = [a for a in line[len(_UNCONSUMED):-1].split() if a not in _PODMANS_ARGS]
+    return f"{_UNCONSUMED}{' '.join(mine)}]" if mine else None
 
 
 def _move_to_root_storage(podman: list[str], image: str) -> str:
@@ -432,6 +450,8 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
 
 
 def _render(plats: list[Platform], ref: naming.Reference, assembled: bool, pushed: bool, digest: str | None) -> None:
+    """The table, then one warning per failed arch: its reason, or (when the reason is its log's
+    last lines, already shown as they streamed) a pointer to them, so nothing is printed twice."""
     rows = []
     for p in plats:
         short = (p.digest or "").split(":")[-1][:12]
@@ -442,7 +462,9 @@ def _render(plats: list[Platform], ref: naming.Reference, assembled: bool, pushe
         if p.fallback:
             output.warn(f"{p.arch}: built here instead (--fallback-local): {p.fallback}")
         if p.error:
-            output.warn(f"{p.arch}: {p.error}" + (f"\n  fix: {p.fix}" if p.fix else ""))
+            why = f"the build failed (its last lines are above: {p.error.splitlines()[-1][:120]})" \
+                if p.streamed else p.error
+            output.warn(f"{p.arch}: {why}" + (f"\n  fix: {p.fix}" if p.fix else ""))
     if pushed:
         output.line(f"pushed {ref}@{digest}")
     elif assembled:

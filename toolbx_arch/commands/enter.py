@@ -15,5 +15,5 @@ def enter(*, name: str | None, arch: str | None, distro: str | None, release: st
     containers.ensure_running(info)
     user = execspec.invoking_user()
     shell = [*execspec.LOGIN_SHELL, user.shell]
-    argv = containers.exec_argv(info, shell, user=user, interactive=True, tty=True)
+    argv = containers.exec_argv(info, shell, user=user, interactive=True, tty=True, notice=True)
     runner.execvp(argv)

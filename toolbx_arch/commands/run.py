@@ -42,6 +42,6 @@ def run(command: list[str], *, container: str | None, arch: str | None, image: s
     info = lookup(name=container, arch=arch, distro=distro, release=release, image=image)
     containers.ensure_running(info)
     tty = sys.stdin.isatty() and sys.stdout.isatty()
-    argv = containers.exec_argv(info, command, user=execspec.invoking_user(), interactive=True, tty=tty)
+    argv = containers.exec_argv(info, command, user=execspec.invoking_user(), interactive=True, tty=tty, notice=True)
     runner.execvp(argv)
 

@@ -1,0 +1,42 @@
+"""Issue 29 (rough edges a day of real use found): where a command runs when the current directory
+is not shared, and completion of pulled emulators' names."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def test_run_from_an_unshared_directory_says_where_it_runs(rootless, host, name, cleanup):
+    cleanup(rootless, name)
+    r = rootless.tbx("create", name, "--arch", "x86_64", "--image", host.index_ref, "-y", "--no-tls-verify")
+    assert r.rc == 0, r.text
+    d = tempfile.mkdtemp(prefix="tbxt-unshared-")
+    try:
+        os.chown(d, host.uid, host.uid)
+        r = rootless.tbx("run", "-c", name, "pwd", cwd=d)
+        assert (r.rc, r.out.strip()) == (0, rootless.home), r.text
+        assert r.err.strip() == f"tbx: running in {rootless.home}: {d} is not shared with the container " \
+                                f"(only {rootless.home} is)", r.err
+        # from the home, not a word
+        r = rootless.tbx("run", "-c", name, "pwd")
+        assert (r.rc, r.out.strip(), r.err) == (0, rootless.home, ""), r.text
+    finally:
+        shutil.rmtree(d)
+
+
+def test_pulled_emulator_names_complete(rootless, host):
+    store = Path(rootless.home) / ".local" / "share" / "tbx" / "emulators"
+    shutil.rmtree(store, ignore_errors=True)
+    try:
+        assert rootless.tbx("emulator", "pull", host["TBX_TEST_EMULATOR_REF"], "--no-tls-verify").rc == 0
+        (emu,) = json.loads(rootless.tbx("emulator", "list", "--json").out)["emulators"]
+        for words in ("tbx emulator rm 127.0.0", "tbx create --emulator 127.0.0"):
+            r = rootless.tbx(env={"_TBX_COMPLETE": "bash_complete", "COMP_WORDS": words,
+                                  "COMP_CWORD": str(len(words.split()) - 1)})
+            assert f"plain,{emu['name']}" in r.out.split(), (words, r.text)
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
