@@ -153,6 +153,12 @@ class Env:
         host's network (that namespace cannot set up podman's bridge)."""
         return ["--network", "host"] if self.own_storage and a in self.builds else []
 
+    def others_building(self) -> bool:
+        """Whether another live `tbx build` of this user shares the storage now."""
+        with _locked() as st:
+            st.prune()
+            return any(h != self.holder for h in st.holders)
+
 
 def _root_ranges() -> tuple[tuple[int, int], tuple[int, int]]:
     uids, gids = subordinate_range("root", "/etc/subuid"), subordinate_range("root", "/etc/subgid")
@@ -161,12 +167,6 @@ def _root_ranges() -> tuple[tuple[int, int], tuple[int, int]]:
                        "there, never to host uid 0",
                        fix="echo root:1001000000:65536 >> /etc/subuid; echo root:1001000000:65536 >> /etc/subgid")
     return uids, gids
-
-    def others_building(self) -> bool:
-        """Whether another live `tbx build` of this user shares the storage now."""
-        with _locked() as st:
-            st.prune()
-            return any(h != self.holder for h in st.holders)
 
 
 def plain_build(enter: list[str] | None = None) -> list[str]:

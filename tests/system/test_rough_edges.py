@@ -35,8 +35,8 @@ def test_pulled_emulator_names_complete(rootless, host):
         assert rootless.tbx("emulator", "pull", host["TBX_TEST_EMULATOR_REF"], "--no-tls-verify").rc == 0
         (emu,) = json.loads(rootless.tbx("emulator", "list", "--json").out)["emulators"]
         for words in ("tbx emulator rm 127.0.0", "tbx create --emulator 127.0.0"):
-            r = rootless.tbx(env={"_TBX_COMPLETE": "bash_complete", "COMP_WORDS": words,
+            r = rootless.tbx(env={"_TBX_COMPLETE": "complete_bash", "COMP_WORDS": words,
                                   "COMP_CWORD": str(len(words.split()) - 1)})
-            assert f"plain,{emu['name']}" in r.out.split(), (words, r.text)
+            assert emu["name"] in r.out.split(), (words, r.text)
     finally:
         shutil.rmtree(store, ignore_errors=True)

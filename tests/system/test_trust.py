@@ -482,3 +482,23 @@ print(json.dumps(out))
     assert out["read"][0] != 0 and "No such file" in out["read"][2], out
     assert out["net"][0] != 0, out  # no network: the registry on the host's loopback is not reachable
     assert "did not finish within 3 s when run confined" in out["sleep"], out  # and it was killed
+
+
+def test_a_failed_root_build_leaves_nothing_in_the_build_storage(root, host, tmp_path):
+    """Issue 29: a root build whose RUN fails leaves no image (nor container) in tbx's build storage,
+    where neither podman images nor tbx list would show it."""
+    from toolbx_arch import buildenv
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(f"FROM {host['TBX_TEST_BUSYBOX_REF']}\nRUN echo one > /one\nRUN false\n")
+    r = root.tbx("build", str(ctx), "--arch", "aarch64", "--tag", f"localhost/tbxt-fail:{uuid.uuid4().hex[:6]}",
+                 "--no-tls-verify", timeout=600)
+    assert r.rc == 1, r.text
+    from toolbx_arch import runner
+
+    with buildenv._root({}, []) as env:  # look with the build's own podman, in its own namespace
+        images = runner.run([*env.podman, "images", "--all", "--quiet"], timeout=120)
+        ext = runner.run([*env.podman, "ps", "--all", "--external", "--quiet"], timeout=120)
+    assert images.returncode == 0 and images.stdout.split() == [], images.stdout + images.stderr
+    assert ext.stdout.split() == [], ext.stdout

@@ -255,6 +255,20 @@ def _without_podmans_args(line: str) -> str | None:
     return f"{_UNCONSUMED}{' '.join(mine)}]" if mine else None
 
 
+def _empty_build_storage(env: buildenv.Env) -> None:
+    """Root's build storage keeps nothing once a build is over, failed or interrupted ones
+    included: its results were moved to root's storage, and anything else (base images,
+    intermediate layers, a failed step's image) would be invisible to podman images and tbx list.
+    Not while another root build shares it."""
+    if env.others_building():
+        return
+    runner.run([*env.podman, "rm", "--all", "--force", "--time", "0"], timeout=300)
+    ext = runner.run([*env.podman, "ps", "--all", "--external", "--quiet"], timeout=120).stdout.split()
+    if ext:  # buildah's working containers
+        runner.run([*env.podman, "rm", "--storage", "--force", *ext], timeout=300)
+    runner.run([*env.podman, "image", "prune", "--all", "--force"], timeout=600)
+
+
 def _move_to_root_storage(podman: list[str], image: str) -> str:
     """Root builds store into storage of their own (inside their user namespace); move each
     result into root's normal storage so that podman, tbx create and --push see it. Returns the
@@ -414,14 +428,18 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
                                [*base_args, *given], printer, builds, on_node[a.name], push)
                    for p, a in zip(plats, wanted) if a in how or a.name in on_node]
         try:
-            output.wait_all(futures)
-        except KeyboardInterrupt:
-            builds.stop_all()
+            try:
+                output.wait_all(futures)
+            except KeyboardInterrupt:
+                builds.stop_all()
+                pool.shutdown(wait=True)
+                for s in storages:
+                    _remove_leftovers(list(s), since, env)
+                raise
             pool.shutdown(wait=True)
-            for s in storages:
-                _remove_leftovers(list(s), since, env)
-            raise
-        pool.shutdown(wait=True)
+        finally:
+            if env.own_storage:
+                _empty_build_storage(env)
     ok = [p for p in plats if p.status == "ok"]
     index_digest, pushed, assembled = None, False, False
     if push and ok and (len(ok) == len(plats) or keep_going):
