@@ -182,11 +182,8 @@ def _make(t, cname, get_image, host_arch, emulator, userns, runtime, cpu=None, h
                 raise TbxError(f"podman could not create container {cname}", details=r.stderr.strip()[-800:],
                                exit_code=EXIT_ENGINE)
             status.clear(cname)  # what an earlier container of this name left (the directory is mounted)
-            if userns == "auto":  # the status directory belongs to the container's root
-                info = containers.inspect(cname)
-                if info is None:
-                    raise TbxError(f"container {cname} disappeared right after it was created", exit_code=EXIT_ENGINE)
-                containers.status_dir(cname, root_uid=info.root_uid)
+            # (--userns auto: the status directory goes to the container's root at its first start,
+            # where ensure_running inspects it anyway: one podman call less for every root create)
             # The commit point: from here the container is complete and stays, so a signal no
             # longer interrupts (it would report a failure for a create that succeeded).
             import signal
