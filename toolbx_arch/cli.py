@@ -157,13 +157,18 @@ def create(
                                            help="Emulator to use: a pulled one by name (tbx emulator list) or a "
                                                 "static qemu binary's path. Default: emulator_paths, then pulled "
                                                 "emulators (newest QEMU first), then the host's qemu-user-static."),
+    volume: Optional[List[str]] = typer.Option(None, "--volume", "-v", metavar="HOST[:CONTAINER][:ro|rw]",
+                                               help="Share a host directory too (repeatable; podman's syntax). "
+                                                    "/, /proc, /sys, /dev, /run/host and tbx's status directories "
+                                                    "are refused."),
     yes: bool = typer.Option(False, "--assumeyes", "-y", help="Pull the image without asking."),
 ) -> None:
     """Create a toolbox container of an architecture (pulls the arch's image when missing)."""
     from .commands.create import create as cmd
 
     raise typer.Exit(cmd(name=name, arch=arch, image=image, distro=distro, release=release, authfile=authfile,
-                         tls_verify=tls_verify, userns=userns, yes=yes, cpu=cpu, emulator_choice=emulator))
+                         tls_verify=tls_verify, userns=userns, yes=yes, cpu=cpu, emulator_choice=emulator,
+                         volumes=volume or []))
 
 
 @app.command(short_help="Open an interactive shell in a container, as you.")

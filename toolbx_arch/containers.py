@@ -64,6 +64,51 @@ def validate_userns(userns: str | None) -> str:
     return userns
 
 
+# Host paths a --volume may not share (whole trees the container must not reach), and container
+# paths it may not cover (what tbx itself mounts there).
+_NO_HOST = ("/proc", "/sys", "/dev", hostspec.HOST_PREFIX)
+_NO_TARGET = ("/proc", "/sys", "/dev", hostspec.HOST_PREFIX, hostspec.STATUS_DIR)
+
+
+def parse_volume(spec: str) -> dict:
+    """``HOST[:CONTAINER][:ro|rw]`` (podman's syntax) as {"host", "container", "mode"}, or a
+    TbxError naming what would break isolation: the host's /, /proc, /sys, /dev, /run/host, or
+    tbx's status directories; a container path over /proc, /sys, /dev, /run/host or /run/tbx."""
+    parts = spec.split(":")
+    mode = "rw"
+    if len(parts) > 1 and parts[-1] in ("ro", "rw"):
+        mode = parts.pop()
+    if len(parts) > 2 or not parts[0]:
+        raise TbxError(f"--volume {spec!r} is not HOST[:CONTAINER][:ro|rw]",
+                       fix="Write it as podman does, e.g. --volume /srv/data:/data:ro")
+    host, target = parts[0], parts[1] if len(parts) == 2 and parts[1] else parts[0]
+    for p, what in ((host, "host"), (target, "container")):
+        if not os.path.isabs(p):
+            raise TbxError(f"--volume {spec!r}: the {what} path {p!r} is not absolute", fix="Give absolute paths")
+    if not os.path.exists(host):
+        raise TbxError(f"--volume {spec!r}: {host} does not exist on the host", fix=f"mkdir -p {host}, or fix the path")
+    real = os.path.realpath(host)
+    from . import paths
+
+    try:
+        status_root = os.path.join(paths.runtime_dir(), "tbx")
+    except paths.RuntimeDirError:
+        status_root = None
+    bad = ("the whole host" if real == "/" else
+           next((f"{d} (the host's kernel and devices, or tbx's own)" for d in _NO_HOST
+                 if real == d or real.startswith(d + "/")), None) or
+           (f"{status_root} (tbx's status directories)" if status_root and
+            (real == status_root or real.startswith(status_root + "/") or status_root.startswith(real + "/")) else None))
+    if bad:
+        raise TbxError(f"--volume {spec!r} would share {bad} with the container; refused",
+                       fix="Share a directory of your data instead")
+    t = os.path.normpath(target)
+    if t == "/" or any(t == d or t.startswith(d + "/") for d in _NO_TARGET):
+        raise TbxError(f"--volume {spec!r}: {t} inside the container is the container's own or tbx's; refused",
+                       fix="Mount it somewhere else inside, e.g. /data")
+    return {"host": real, "container": t, "mode": mode}
+
+
 def _volume(source: str, target: str, options: str) -> list[str]:
     for p in (source, target):
         if ":" in p or "," in p:
@@ -73,7 +118,7 @@ def _volume(source: str, target: str, options: str) -> list[str]:
 
 def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | None,
          user: execspec.User, userns: str, source: str, create_id: str, runtime: hostspec.HostRuntime,
-         cpu: str | None = None, host_entry: str | None = None) -> list[str]:
+         cpu: str | None = None, host_entry: str | None = None, volumes: list[dict] = ()) -> list[str]:
     """``podman create`` arguments for a tbx container. ``image`` is the local (arch-suffixed)
     name, ``source`` the remote reference it came from, ``emulator`` the host path of the
     emulator (resolved), ``userns`` a layout checked by ``validate_userns``, ``cpu`` a QEMU CPU
@@ -117,6 +162,8 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | Non
     if cpu:
         labels[naming.LABEL_CPU] = cpu
         env["QEMU_CPU"] = cpu
+    if volumes:
+        labels[naming.LABEL_VOLUMES] = json.dumps(list(volumes), separators=(",", ":"))
     for k, v in labels.items():
         argv += ["--label", f"{k}={v}"]
     for k, v in env.items():
@@ -135,6 +182,8 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | Non
         xdg = str(hostinfo.runtime_dir())
         if not user.home.startswith(xdg):
             argv += _volume(xdg, xdg, "rw")
+    for v in volumes:  # tbx create --volume (checked by parse_volume)
+        argv += _volume(v["host"], v["container"], f"{v['mode']},rslave")
     if os.path.exists("/run/dbus/system_bus_socket"):
         argv += _volume("/run/dbus/system_bus_socket", "/run/dbus/system_bus_socket", "rw")
     devices = [d for d in ("/dev/fuse", "/dev/kvm", "/dev/net/tun") if os.path.exists(d) and os.access(d, os.R_OK | os.W_OK)]

@@ -1,13 +1,16 @@
 """Emulators pulled from OCI images (``tbx emulator pull/list/rm``): per user, no root, and no
-host package.
+host package; and which file is QEMU for which arch.
 
 An image that ships static ``qemu-<arch>`` or ``qemu-<arch>-static`` binaries (the layout of the
 common binfmt installer images) is copied for the host's architecture into a temporary OCI
-layout. Its layers are read in order, whiteouts included, and every qemu binary found is checked
-the way ``tbx check`` checks one: ELF, static, built for the host, executable. The good ones go
-to ``emulators_dir()/<name>/`` as ``qemu-<arch>-static``, with ``emulator.json`` (source,
-digest, QEMU version, arches). A bad one is not installed, and the reason is given. Nothing
-outside that directory changes.
+layout. Its layers are read in order, whiteouts included; a qemu member over ``MAX_BYTES`` is not
+extracted, and more than ``MAX_TOTAL`` in all stops the pull. Every qemu binary found is checked
+the way ``tbx check`` checks one (ELF, static, built for the host, executable, QEMU's version text
+for its arch, read from the file), then must print that version when run confined
+(``runner.run_confined``): nothing of the image runs on the host otherwise. The good ones go to
+``emulators_dir()/<name>/`` (name: the repository and the tag or digest) as ``qemu-<arch>-static``,
+with ``emulator.json`` (source, digest, QEMU version, arches). A bad one is not installed, and the
+reason is given. Nothing outside that directory changes.
 """
 
 from __future__ import annotations

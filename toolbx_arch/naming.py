@@ -30,6 +30,7 @@ LABEL_EMULATOR_PATH = "io.github.tbx.emulator-path"  # the emulator binary on th
 LABEL_BINFMT_MODE = "io.github.tbx.binfmt-mode"  # private, or host (the host's entry runs it)
 LABEL_HOST_ENTRY = "io.github.tbx.host-entry"    # host mode: the host's binfmt_misc entry
 LABEL_CPU = "io.github.tbx.cpu"           # QEMU_CPU of every emulated process (tbx create --cpu)
+LABEL_VOLUMES = "io.github.tbx.volumes"   # tbx create --volume: JSON [{"host", "container", "mode"}]
 MANAGED_FILTER = f"{LABEL_MANAGED}=true"   # podman label filter for tbx containers
 
 TAG_MAX = 128

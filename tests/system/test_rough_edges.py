@@ -40,3 +40,32 @@ def test_pulled_emulator_names_complete(rootless, host):
             assert emu["name"] in r.out.split(), (words, r.text)
     finally:
         shutil.rmtree(store, ignore_errors=True)
+
+
+def test_create_volume_shares_a_host_directory_as_asked_and_refuses_the_hosts_own(who, host, name, cleanup):
+    d = tempfile.mkdtemp(prefix="tbxt-data-")
+    os.chmod(d, 0o755)
+    Path(d, "f").write_text("hello\n")
+    if who.rootless:
+        for p in (d, os.path.join(d, "f")):
+            os.chown(p, host.uid, host.uid)
+    cleanup(who, name, name + "-bad")
+    try:
+        r = who.tbx("create", name, "--arch", "x86_64", "--image", host.index_ref, "--volume", f"{d}:/data:ro", "-y",
+                    "--no-tls-verify")
+        assert r.rc == 0, r.text
+        r = who.tbx("run", "-c", name, "cat", "/data/f")
+        assert (r.rc, r.out) == (0, "hello\n"), r.text
+        r = who.tbx("run", "-c", name, "sh", "-c", "echo x > /data/g")
+        assert r.rc != 0 and "Read-only file system" in r.err, r.text
+        assert not Path(d, "g").exists()
+        rows = json.loads(who.tbx("list", "--json").out)["containers"]
+        (row,) = [c for c in rows if c["name"] == name]
+        assert row["volumes"] == [{"host": d, "container": "/data", "mode": "ro"}], row
+        before = who.containers()
+        r = who.tbx("create", name + "-bad", "--arch", "x86_64", "--image", host.index_ref, "--volume", "/proc:/x",
+                    "-y", "--no-tls-verify")
+        assert r.rc == 1 and "would share /proc" in r.err and "Fix:" in r.err, r.text
+        assert who.containers() == before
+    finally:
+        shutil.rmtree(d)

@@ -3,6 +3,7 @@ classification, the fast `run` path, the podman create line, ensure_running and 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -250,3 +251,34 @@ def test_a_failed_pull_removes_only_its_own_private_name(failure, monkeypatch):
     rmis = fake.ran("podman", "rmi")
     assert len(rmis) == 1 and rmis[0][2:] == ["--ignore", rmis[0][-1]] and rmis[0][-1].startswith(images.PULL_REPO)
     assert not fake.ran("podman", "tag") and not any("--force" in c for c in fake.calls)
+
+
+@pytest.mark.parametrize("spec,want", [
+    ("/srv", {"host": "/srv", "container": "/srv", "mode": "rw"}),
+    ("/srv:/data:ro", {"host": "/srv", "container": "/data", "mode": "ro"}),
+    ("/srv:ro", {"host": "/srv", "container": "/srv", "mode": "ro"}),
+])
+def test_volume_specs_as_podman_writes_them(spec, want):
+    assert containers.parse_volume(spec) == want
+
+
+@pytest.mark.parametrize("spec,why", [
+    ("/:/host", "the whole host"), ("/proc:/x", "/proc"), ("/sys/kernel:/x", "/sys"), ("/dev:/x", "/dev"),
+    ("/srv:/run/host/x", "the container's own or tbx's"), ("/srv:/run/tbx", "the container's own or tbx's"),
+    ("/srv:/proc", "the container's own"), ("relative:/x", "not absolute"), ("/srv:x", "not absolute"),
+    ("/no/such/dir:/x", "does not exist"), ("/srv:/a:/b", "is not HOST[:CONTAINER]"),
+])
+def test_volumes_that_break_isolation_are_refused(spec, why):
+    with pytest.raises(TbxError) as e:
+        containers.parse_volume(spec)
+    assert why in e.value.message and e.value.fix
+
+
+def test_a_volume_is_a_bind_and_a_label(rt):
+    user = execspec.User("alice", 1000, 1000, "alice", "/nonexistent-home", "/bin/bash")
+    v = containers.parse_volume("/srv:/data:ro")
+    argv = containers.spec(name="box", image="reg/x:1", a=X86, host_arch=X86, emulator=None, user=user,
+                           userns="auto", source="reg/x:1", create_id="cid", runtime=rt, volumes=[v])
+    assert "/srv:/data:ro,rslave" in [argv[i + 1] for i, a in enumerate(argv) if a == "--volume"]
+    labels = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--label")
+    assert json.loads(labels[naming.LABEL_VOLUMES]) == [v]

@@ -29,7 +29,7 @@ def _ask(question: str) -> bool:
 
 def create(*, name: str | None, arch: str | None, image: str | None, distro: str | None, release: str | None,
            authfile: str | None, tls_verify: bool | None, userns: str | None, yes: bool, cpu: str | None = None,
-           emulator_choice: str | None = None, nested: bool = False) -> int:
+           emulator_choice: str | None = None, nested: bool = False, volumes: list[str] = ()) -> int:
     """``nested``: called by another command that goes on afterwards (tbx run --create), which
     gets the signal handlers back once the container is reported; alone, a signal after the
     commit point is ignored until tbx exits (it would report a failure for a create that
@@ -77,6 +77,7 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
 
     status.catalog_update()  # a held catalog lock stops create before it makes anything
     userns = containers.validate_userns(userns)
+    mounts = [containers.parse_volume(v) for v in volumes]
     if userns == "identity":
         from ..output import warn
 
@@ -116,7 +117,7 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
     # The container is created while the image look-up finishes; a missing image makes
     # `podman create --pull never` fail, and a wrong arch undoes the container.
     made = _make(t, cname, lambda: local(t.local_image), host_arch, emulator, userns, runtime, cpu, host_entry,
-                 nested)
+                 nested, mounts)
     if made is not None:
         return made
     if containers.inspect(cname) is not None:  # say so before a long pull
@@ -128,7 +129,7 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
     try:
         with progress.pull(f"Pulling {t.ref} for {t.arch.name}") as shown:
             pulled, img, _ = images.pull(t.ref, t.arch, authfile=authfile, tls_verify=tls_verify, **shown)
-        made = _make(t, cname, lambda: img, host_arch, emulator, userns, runtime, cpu, host_entry, nested)
+        made = _make(t, cname, lambda: img, host_arch, emulator, userns, runtime, cpu, host_entry, nested, mounts)
         if made is None:
             raise TbxError(f"image {t.local_image} disappeared right after it was pulled", exit_code=EXIT_ENGINE)
         return made
@@ -150,7 +151,7 @@ def _has_arch_suffix(image: str) -> bool:
 
 
 def _make(t, cname, get_image, host_arch, emulator, userns, runtime, cpu=None, host_entry=None,
-          nested=False) -> int | None:
+          nested=False, mounts=()) -> int | None:
     """Create the container; None (and nothing made) when the image is not stored locally."""
     from .. import containers, execspec, output, progress, status
 
@@ -163,7 +164,7 @@ def _make(t, cname, get_image, host_arch, emulator, userns, runtime, cpu=None, h
         status.remove(cname)  # left by a container of this name removed outside tbx (podman rm)
     argv = containers.spec(name=cname, image=t.local_image, a=t.arch, host_arch=host_arch, emulator=emulator,
                            user=execspec.invoking_user(), userns=userns, source=t.ref, create_id=create_id,
-                           runtime=runtime, cpu=cpu, host_entry=host_entry)
+                           runtime=runtime, cpu=cpu, host_entry=host_entry, volumes=list(mounts))
     with progress.status(f"Creating container {cname}"):
         attempted = False
         done = False

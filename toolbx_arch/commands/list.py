@@ -26,6 +26,15 @@ def _answer(p: subprocess.Popen, what: str):
     return json.loads(out or "[]")
 
 
+def _volumes(labels: dict) -> list:
+    """What tbx create --volume shared (its label), [] when nothing."""
+    try:
+        v = json.loads(labels.get(naming.LABEL_VOLUMES) or "[]")
+    except ValueError:
+        return []
+    return v if isinstance(v, list) else []
+
+
 def _status(row: dict) -> str:
     state = row.get("State")
     return state.get("Status", "?") if isinstance(state, dict) else str(state or "?")
@@ -59,7 +68,8 @@ def collect(*, containers: bool = True, images: bool = True, arch: str | None = 
             continue
         rows.append({"name": name, "arch": labels.get(naming.LABEL_ARCH), "oci_arch": labels.get(naming.LABEL_OCI_ARCH),
                      "image": labels.get(naming.LABEL_IMAGE) or c.get("Image"), "status": _status(c),
-                     "created": _iso(c.get("Created")), "id": c.get("Id"), "cpu": labels.get(naming.LABEL_CPU)})
+                     "created": _iso(c.get("Created")), "id": c.get("Id"), "cpu": labels.get(naming.LABEL_CPU),
+                     "volumes": _volumes(labels)})
     if containers:
         out["containers"] = sorted(rows, key=lambda r: r["name"])
     if imgs is not None:
