@@ -238,19 +238,22 @@ def prove_qemu(path: str, a: archmod.Arch) -> str | None:
     return None
 
 
-def pull(ref: str, *, authfile: str | None, tls_verify: bool | None, on_line=None) -> tuple[dict, list[str]]:
-    """Install the emulators of ``ref``: (the installed record, the reasons files were refused)."""
+def pull(ref: str, *, authfile: str | None, tls_verify: bool | None, on_line=None,
+         on_bytes=None) -> tuple[dict, list[str]]:
+    """Install the emulators of ``ref``: (the installed record, the reasons files were refused).
+    Progress as for image pulls (``progress.pull``): ``on_bytes(done, total)`` or ``on_line``."""
     from . import runner, skopeo
 
     runner.require("skopeo")
     host_arch = archmod.host()
-    info = skopeo.inspect(ref, host_arch, authfile=authfile, tls_verify=tls_verify, sizes=bool(on_line))
+    info = skopeo.inspect(ref, host_arch, authfile=authfile, tls_verify=tls_verify, sizes=bool(on_line or on_bytes))
     name = _name(ref, info.digest)
     base = emulators_dir()
     with tempfile.TemporaryDirectory(prefix="tbx-emulator-") as tmp:
         layout = os.path.join(tmp, "oci")
         skopeo.copy(info, host_arch, "", dest_ref=f"oci:{layout}:pulled", authfile=authfile,
-                    tls_verify=tls_verify, on_line=on_line)
+                    tls_verify=tls_verify, on_line=on_line,
+                    on_bytes=(lambda done: on_bytes(done, info.size)) if on_bytes else None)
         files = os.path.join(tmp, "files")
         os.mkdir(files)
         good: dict[archmod.Arch, str] = {}   # arch -> its checked file here

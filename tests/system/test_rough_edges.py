@@ -69,3 +69,25 @@ def test_create_volume_shares_a_host_directory_as_asked_and_refuses_the_hosts_ow
         assert who.containers() == before
     finally:
         shutil.rmtree(d)
+
+
+def test_emulator_pull_on_a_terminal_shows_the_same_bar_as_image_pulls(root, host):
+    import re
+
+    import pytest
+
+    from .conftest import TBX
+
+    pexpect = pytest.importorskip("pexpect")
+    child = pexpect.spawn(TBX, ["emulator", "pull", host["TBX_TEST_EMULATOR_REF"], "--no-tls-verify"],
+                          env=root.env, cwd="/root", encoding="utf-8", timeout=300, dimensions=(40, 160))
+    child.expect(pexpect.EOF)
+    child.close()
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", child.before)
+    try:
+        assert child.exitstatus == 0, text[-2000:]
+        assert re.search(r"[\d.]+/[\d.]+ MB", text) and "100%" in text, text[-2000:]
+        assert "tbx: layer " not in text, text[-2000:]  # the bar, not the lines for logs
+    finally:
+        for e in json.loads(root.tbx("emulator", "list", "--json").out)["emulators"]:
+            root.tbx("emulator", "rm", e["name"])

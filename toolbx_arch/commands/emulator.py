@@ -14,8 +14,8 @@ def pull(ref: str | None, *, authfile: str | None, tls_verify: bool | None) -> i
         raise TbxError("no image named, and no emulator_image in the configuration",
                        fix="tbx emulator pull IMAGE, or set emulator_image = \"REF\" in ~/.config/tbx/config.toml")
     ref = qualify(ref)
-    meta, refused = emulators.pull(ref, authfile=authfile, tls_verify=tls_verify,
-                                   on_line=progress.lines(f"pulling the emulators of {ref}"))
+    with progress.pull(f"Pulling the emulators of {ref}") as shown:  # a bar on a terminal, lines otherwise
+        meta, refused = emulators.pull(ref, authfile=authfile, tls_verify=tls_verify, **shown)
     for why in refused:
         output.warn(f"not installed: {why}")
     arches = ", ".join(meta["arches"])
