@@ -91,3 +91,40 @@ def test_emulator_pull_on_a_terminal_shows_the_same_bar_as_image_pulls(root, hos
     finally:
         for e in json.loads(root.tbx("emulator", "list", "--json").out)["emulators"]:
             root.tbx("emulator", "rm", e["name"])
+
+
+from .test_build import ctx, ref  # noqa: E402,F401 - fixtures shared with the build tests
+
+
+def test_build_digests_are_what_the_registry_holds_and_a_queued_arch_says_so(who, ctx, ref):  # noqa: F811
+    import re
+    import subprocess
+
+    d = ctx("RUN uname -m > /arch && sleep 2")
+    r = who.tbx("build", d, "--arch", "x86_64,aarch64", "--tag", ref, "--push", "--no-tls-verify", "--jobs", "1",
+                timeout=900)
+    assert r.rc == 0, r.text
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"],
+                         capture_output=True, text=True)
+    listed = {m["digest"] for m in json.loads(raw.stdout)["manifests"]}
+    table = [ln.split() for ln in r.out.splitlines() if ln.split()[:1] in (["x86_64"], ["aarch64"])]
+    assert "DIGEST (REGISTRY)" in r.out and len(table) == 2, r.out
+    for row in table:
+        assert any(dg.split(":")[1].startswith(row[3]) for dg in listed), (row, listed)
+    # --jobs 1: the second arch said it waits, and its row shows the wait apart from its time
+    assert re.search(r"\[aarch64\] tbx: waiting for a build slot \(1 running, --jobs 1\)", r.err + r.out), r.text
+    second = next(row for row in table if row[0] == "aarch64")
+    m = re.search(r"([\d.]+)s \(\+([\d.]+)s queued\)", " ".join(second))
+    assert m and float(m.group(2)) >= 2, second
+    # and --json gives the same digests, the wait apart
+    r = who.tbx("build", d, "--arch", "x86_64,aarch64", "--tag", ref, "--push", "--no-tls-verify", "--jobs", "1",
+                "--json", timeout=900)
+    assert r.rc == 0, r.text
+    data = json.loads(r.out)
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"],
+                         capture_output=True, text=True)
+    listed = {m["digest"] for m in json.loads(raw.stdout)["manifests"]}
+    assert {p["digest"] for p in data["platforms"]} == listed, (data, listed)
+    waits = {p["arch"]: p["waited"] for p in data["platforms"]}
+    assert waits["x86_64"] < 0.5 <= waits["aarch64"], waits
+    assert all(p["image_id"] for p in data["platforms"]), data

@@ -46,11 +46,15 @@ class Platform:
     on_registry: bool = False       # pushed from its node (--push): in the registry, not copied here
     log: list[str] = field(default_factory=list, repr=False)
     streamed: bool = False          # error is the log's tail, already shown as it streamed
+    image_id: str | None = None     # the local image's id (what DIGEST shows when nothing is pushed)
+    waited: float = 0.0             # seconds queued for a build slot (--jobs) before it started
+    queued_at: float = 0.0
 
     def as_dict(self) -> dict:
         return {"arch": self.arch, "oci_arch": self.oci_arch, "platform": self.platform, "image": self.image,
                 "status": self.status, "digest": self.digest, "size": self.size, "seconds": self.seconds,
-                "where": self.where, "fallback": self.fallback, "error": self.error, "fix": self.fix}
+                "where": self.where, "fallback": self.fallback, "error": self.error, "fix": self.fix,
+                "image_id": self.image_id, "waited": self.waited}
 
 
 def parse_arches(spec: str) -> list[archmod.Arch]:
@@ -179,6 +183,9 @@ def _build_one(p: Platform, a: archmod.Arch, prefix: list[str], podman: list[str
     """Build one arch (``node``: on that machine; its result is copied here, or with
     ``keep_on_node`` (--push) left there, to be pushed from there once every arch is built)."""
     start = time.monotonic()
+    p.waited = round(max(0.0, start - p.queued_at), 2) if p.queued_at else 0.0
+    if p.waited >= 0.5:
+        printer.line(a.name, f"tbx: starting after {p.waited:.1f}s waiting for a build slot", True)
     try:
         argv = [*prefix, "build", "--force-rm", "--platform", a.platform, "--tag", p.image, *(options or []),
                 *base_args]
@@ -232,7 +239,8 @@ def _build_one(p: Platform, a: archmod.Arch, prefix: list[str], podman: list[str
         else:
             p.digest = data.get("Digest") or None
         if not kept:  # tbx stored it: `tbx list` shows it, `tbx rmi` may remove it
-            images.record(p.image, data["Id"])
+            p.image_id = data["Id"]  # (the same in root's storage, or here from a node: the config's digest)
+            images.record(p.image, p.image_id)
         p.size = int(data.get("Size") or 0)
         p.status = "ok"
     except TbxError as e:
@@ -302,6 +310,26 @@ def _copy_into_local(podman: list[str], image: str, owner: tuple[int, int] | Non
 def _registry_args(tls_verify: bool | None, authfile: str | None) -> list[str]:
     """podman's flags for a registry: TLS verification and the credentials file."""
     return [*skopeo.tls_args(tls_verify), *(["--authfile", authfile] if authfile else [])]
+
+
+def _registry_digests(ref: naming.Reference, index_digest: str, platforms: list[Platform], tls_verify: bool | None,
+                      authfile: str | None) -> None:
+    """After a push: each platform's DIGEST is the manifest digest the registry's index lists for
+    it (podman may compress again when it pushes, so the local one need not be the registry's)."""
+    r = runner.run(["skopeo", "inspect", "--raw", *skopeo.tls_args(tls_verify),
+                    *(["--authfile", authfile] if authfile else []), f"docker://{ref.repository}@{index_digest}"],
+                   timeout=300)
+    try:
+        listed = json.loads(r.stdout).get("manifests", []) if r.returncode == 0 else []
+    except ValueError:
+        listed = []
+    for p in platforms:
+        variant = p.platform.split("/")[2] if p.platform.count("/") == 2 else None
+        for m in listed:
+            plat = m.get("platform") or {}
+            if plat.get("architecture") == p.oci_arch and (variant is None or plat.get("variant") in (None, variant)):
+                p.digest = m.get("digest")
+                break
 
 
 def _push_from_node(node: nodes.Node, image: str, tls_verify: bool | None, authfile: str | None) -> None:
@@ -421,6 +449,11 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
         options = {a: env.build_options(a) for a in how}
         since = time.time()
         pool = ThreadPoolExecutor(max_workers=n)
+        queued = [p for p, a in zip(plats, wanted) if a in how or a.name in on_node][n:]
+        for p in [p for p, a in zip(plats, wanted) if a in how or a.name in on_node]:
+            p.queued_at = time.monotonic()
+        for p in queued:  # the pool starts them as slots free up: say so now, not silently later
+            printer.line(p.arch, f"tbx: waiting for a build slot ({n} running, --jobs {n})", True)
         futures = [pool.submit(_build_one, p, a, *how[a], ns_args if how[a][2] else [*base_args, *given], printer,
                                builds, options=options[a])
                    if a in how else
@@ -458,6 +491,7 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
         if push:
             index_digest = _push(ref, authfile, tls_verify)
             pushed = True
+            _registry_digests(ref, index_digest, ok, tls_verify, authfile)
     result = {"schema": SCHEMA, "tag": str(ref), "assembled": assembled, "index_digest": index_digest,
               "pushed": pushed, "platforms": [p.as_dict() for p in plats]}
     if json_out:
@@ -472,10 +506,14 @@ def _render(plats: list[Platform], ref: naming.Reference, assembled: bool, pushe
     last lines, already shown as they streamed) a pointer to them, so nothing is printed twice."""
     rows = []
     for p in plats:
-        short = (p.digest or "").split(":")[-1][:12]
+        shown = p.digest if pushed else (p.image_id or p.digest)
+        short = (shown or "").split(":")[-1][:12]
+        took = f"{p.seconds:.1f}s" + (f" (+{p.waited:.1f}s queued)" if p.waited >= 0.5 else "")
         rows.append([p.arch, p.status, p.where + (" (fallback)" if p.fallback else ""), short or "-",
-                     output.human_size(p.size) if p.size else "-", f"{p.seconds:.1f}s"])
-    output.table(None, ["ARCH", "STATUS", "WHERE", "DIGEST", "SIZE", "TIME"], rows)
+                     output.human_size(p.size) if p.size else "-", took])
+    # pushed: the manifest digests the registry's index lists; else the local images' ids
+    output.table(None, ["ARCH", "STATUS", "WHERE", "DIGEST (REGISTRY)" if pushed else "IMAGE ID", "SIZE", "TIME"],
+                 rows)
     for p in plats:
         if p.fallback:
             output.warn(f"{p.arch}: built here instead (--fallback-local): {p.fallback}")
