@@ -9,6 +9,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .test_build import ctx, ref  # noqa: F401 - fixtures shared with the build tests
+
 
 def test_run_from_an_unshared_directory_says_where_it_runs(rootless, host, name, cleanup):
     cleanup(rootless, name)
@@ -92,8 +94,6 @@ def test_emulator_pull_on_a_terminal_shows_the_same_bar_as_image_pulls(root, hos
         for e in json.loads(root.tbx("emulator", "list", "--json").out)["emulators"]:
             root.tbx("emulator", "rm", e["name"])
 
-
-from .test_build import ctx, ref  # noqa: E402,F401 - fixtures shared with the build tests
 
 
 def test_build_digests_are_what_the_registry_holds_and_a_queued_arch_says_so(who, ctx, ref):  # noqa: F811
