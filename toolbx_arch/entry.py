@@ -106,7 +106,7 @@ def _run_args(argv: list[str]):
             if not command or not got["arch"]:
                 return None
             if got["jobs"] is not None:
-                if not got["jobs"].isdigit() or int(got["jobs"]) < 1:
+                if not (got["jobs"].isascii() and got["jobs"].isdigit()) or int(got["jobs"]) < 1:
                     return None
                 got["jobs"] = int(got["jobs"])
             return command, got

@@ -124,24 +124,50 @@ def _is_name(name: str) -> bool:
     return bool(name) and not name.startswith("-") and "/" not in name and not any(c.isspace() for c in name)
 
 
-def fast_run(argv: list[str]) -> None:
-    """``tbx run -c NAME CMD…`` and ``tbx run --arch A CMD…`` (exactly those shapes) on a ready
-    container: exec podman now, without the CLI framework, whose imports cost more than ``podman
-    exec`` itself. Returns when it does not apply; the normal path then handles the command."""
+def run_shape(argv: list[str]) -> tuple[str | None, str | None, list[str]] | None:
+    """(container, arch, command) of ``tbx run -c NAME CMD…`` or ``tbx run --arch A CMD…`` (exactly
+    those shapes, as the CLI reads them), or None for anything else."""
     if len(argv) < 2:
-        return
-    name = None
+        return None
+    container = arch = None
     if argv[0] in ("-c", "--container"):
-        name, command = argv[1], argv[2:]
+        container, command = argv[1], argv[2:]
     elif argv[0].startswith("--container="):
-        name, command = argv[0].split("=", 1)[1], argv[1:]
+        container, command = argv[0].split("=", 1)[1], argv[1:]
     elif argv[0] in ("--arch", "--platform"):
-        name, command = _by_arch(argv[1]), argv[2:]
+        arch, command = argv[1], argv[2:]
     elif argv[0].startswith(("--arch=", "--platform=")):
-        name, command = _by_arch(argv[0].split("=", 1)[1]), argv[1:]
+        arch, command = argv[0].split("=", 1)[1], argv[1:]
     else:
+        return None
+    if not command or command[0].startswith("-") or (container is not None and not _is_name(container)):
+        return None
+    if arch is not None and ("," in arch or not arch):
+        return None  # several arches: multirun's
+    return container, arch, command
+
+
+def enter_shape(argv: list[str]) -> tuple[str | None, str | None] | None:
+    """(name, arch) of ``tbx enter NAME`` or ``tbx enter --arch A``, or None for anything else."""
+    if len(argv) == 1 and not argv[0].startswith("-"):
+        return argv[0], None
+    if len(argv) == 2 and argv[0] in ("--arch", "--platform"):
+        return None, argv[1]
+    if len(argv) == 1 and argv[0].startswith(("--arch=", "--platform=")):
+        return None, argv[0].split("=", 1)[1]
+    return None
+
+
+def fast_run(argv: list[str]) -> None:
+    """``tbx run -c NAME CMD…`` and ``tbx run --arch A CMD…`` (``run_shape``) on a ready container:
+    exec podman now, without the CLI framework, whose imports cost more than ``podman exec``
+    itself. Returns when it does not apply; the normal path then handles the command."""
+    shape = run_shape(argv)
+    if shape is None:
         return
-    if not command or command[0].startswith("-") or not name or not _is_name(name):
+    container, arch, command = shape
+    name = container if container is not None else _by_arch(arch)
+    if not name or not _is_name(name):
         return
     if is_ready(name) is not True:
         return
@@ -158,14 +184,10 @@ def fast_enter(argv: list[str]) -> None:
     ``podman exec -it`` now. Returns when it does not apply (the normal path then handles it)."""
     import sys
 
-    if len(argv) == 1 and not argv[0].startswith("-"):
-        name = argv[0]
-    elif len(argv) == 2 and argv[0] in ("--arch", "--platform"):
-        name = _by_arch(argv[1])
-    elif len(argv) == 1 and argv[0].startswith(("--arch=", "--platform=")):
-        name = _by_arch(argv[0].split("=", 1)[1])
-    else:
+    shape = enter_shape(argv)
+    if shape is None:
         return
+    name = shape[0] if shape[0] is not None else _by_arch(shape[1])
     if not name or not _is_name(name) or not (sys.stdin.isatty() and sys.stdout.isatty()):
         return
     if is_ready(name) is not True:
