@@ -265,9 +265,9 @@ def _without_podmans_args(line: str) -> str | None:
 
 def _empty_build_storage(env: buildenv.Env) -> None:
     """Root's build storage keeps nothing once a build is over, failed or interrupted ones
-    included: its results were moved to root's storage, and anything else (base images,
-    intermediate layers, a failed step's image) would be invisible to podman images and tbx list.
-    Not while another root build shares it."""
+    included (and a build starts by removing what a killed one left): its results were moved to
+    root's storage, and anything else (base images, intermediate layers, a failed step's image)
+    would be invisible to podman images and tbx list. Not while another root build shares it."""
     if env.others_building():
         return
     runner.run([*env.podman, "rm", "--all", "--force", "--time", "0"], timeout=300)
@@ -447,6 +447,8 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
                (env.build_argv(a), ["podman"], False) for a in here}
         storages = {tuple(h[1]) for h in how.values()}
         options = {a: env.build_options(a) for a in how}
+        if env.own_storage:  # what a killed root build left (a SIGKILL skips the clean-up below)
+            _empty_build_storage(env)
         since = time.time()
         pool = ThreadPoolExecutor(max_workers=n)
         queued = [p for p, a in zip(plats, wanted) if a in how or a.name in on_node][n:]
