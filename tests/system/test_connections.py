@@ -352,7 +352,7 @@ def test_an_impostor_node_is_refused_before_podman_connects(rootless, node, impo
     line = f"[127.0.0.1]:{port} {impostor['real_key']}\n"
     commands = (("check", "--arch", "x86_64", "--connection", f"x86_64={name}"),
                 ("run", "--arch", "x86_64", "--connection", f"x86_64={name}", "--", "true"),
-                ("build", str(ctx), "--arch", "x86_64", "--connection", f"x86_64={name}", "--tag", ref))
+                ("build", ctx("RUN true"), "--arch", "x86_64", "--connection", f"x86_64={name}", "--tag", ref))
     try:
         for case in ("system file only", "no known_hosts", "listed key not presented"):
             if case == "system file only":
