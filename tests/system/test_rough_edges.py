@@ -129,3 +129,14 @@ def test_build_digests_are_what_the_registry_holds_and_a_queued_arch_says_so(who
     waits = {p["arch"]: p["waited"] for p in data["platforms"]}
     assert waits["x86_64"] < 0.5 <= waits["aarch64"], waits
     assert all(p["image_id"] for p in data["platforms"]), data
+
+
+def test_a_build_says_each_thing_once(root, ctx, ref):  # noqa: F811
+    """No warning about the build arguments podman sets itself; a failing arch's last lines are
+    shown once (as they stream), not again under Warning."""
+    d = ctx("RUN echo MARK$((40+2)) && false")
+    r = root.tbx("build", d, "--arch", "x86_64", "--tag", ref, "--no-tls-verify", timeout=600)
+    assert r.rc == 1, r.text
+    assert "were not consumed" not in r.text, r.text
+    assert r.text.count("MARK42") == 1, r.text
+    assert "x86_64: the build failed (its last lines are above" in r.err, r.text
