@@ -228,7 +228,8 @@ def names_or_all(names: list[str], all_: bool, *, what: str, cmd: str, placehold
     """rm/rmi arguments: some names, each valid (``check``), or --all alone, as podman takes them
     (--all with names is a mistake, not "all")."""
     if not names and not all_:
-        raise TbxError(f"no {what} named", fix=f"tbx {cmd} {placeholder}…, or tbx {cmd} --all")
+        raise TbxError(f"tbx {cmd} needs the name of a {what} to remove, or --all",
+                       fix=f"tbx {cmd} {placeholder}…, or tbx {cmd} --all (see tbx list)")
     if names and all_:
         raise TbxError(f"--all removes every tbx {what}; it cannot be combined with names ({' '.join(names)})",
                        fix=f"tbx {cmd} {' '.join(names)}, or tbx {cmd} --all")

@@ -140,3 +140,18 @@ def test_a_build_says_each_thing_once(root, ctx, ref):  # noqa: F811
     assert "were not consumed" not in r.text, r.text
     assert r.text.count("MARK42") == 1, r.text
     assert "x86_64: the build failed (its last lines are above" in r.err, r.text
+
+
+def test_several_arches_from_an_unshared_directory_say_where_they_run_as_a_field_under_json(rootless, host, name,
+                                                                                              cleanup):
+    cleanup(rootless, name)
+    assert rootless.tbx("create", name, "--arch", "x86_64", "--image", host.index_ref, "-y", "--no-tls-verify").rc == 0
+    d = tempfile.mkdtemp(prefix="tbxt-unshared-")
+    try:
+        os.chown(d, host.uid, host.uid)
+        r = rootless.tbx("run", "--arch", "x86_64,aarch64", "--json", "--", "pwd", cwd=d)  # (aarch64: none here)
+        assert "tbx: running in" not in r.err, r.text
+        data = json.loads(r.out)
+        assert data["workdir"] == rootless.home and d in data["workdir_note"], data
+    finally:
+        shutil.rmtree(d)

@@ -131,6 +131,9 @@ def multirun(command: list[str], *, arches: str, image: str | None, create_missi
     on_node = plan_nodes(wanted, list(connections), local, fallback_local, results)
     paths = remote.files_to_sync(os.getcwd()) if on_node and sync else None
     printer = output.PrefixPrinter([a.name for a in wanted], quiet=json_out)
+    workdir, moved = execspec.workdir_for(execspec.invoking_user())  # where the local arches run
+    if moved and not json_out and any(a.name not in on_node for a in wanted):
+        print(f"tbx: running in {workdir}: {moved}", file=sys.stderr)
     procs: dict = {}
     lock = threading.Lock()
     stopping = threading.Event()
@@ -191,7 +194,7 @@ def multirun(command: list[str], *, arches: str, image: str | None, create_missi
     ok = all(r.ok for r in ordered)
     if json_out:
         output.print_json({"schema": output.JSON_SCHEMA, "ok": ok, "command": command,
-                           "results": [r.as_dict() for r in ordered]})
+                           "workdir": workdir, "workdir_note": moved, "results": [r.as_dict() for r in ordered]})
     else:
         print()
         output.table(None, ["ARCH", "CONTAINER", "EXIT", "WHERE", "TIME", "RESULT"],
