@@ -100,7 +100,10 @@ def test_build_digests_are_what_the_registry_holds_and_a_queued_arch_says_so(who
     import re
     import subprocess
 
-    d = ctx("RUN uname -m > /arch && sleep 2")
+    import uuid
+
+    once = uuid.uuid4().hex  # a step no earlier build has: the build cache has nothing for it
+    d = ctx(f"RUN uname -m > /arch && sleep 2 && echo {once} > /once")
     r = who.tbx("build", d, "--arch", "x86_64,aarch64", "--tag", ref, "--push", "--no-tls-verify", "--jobs", "1",
                 timeout=900)
     assert r.rc == 0, r.text
@@ -117,7 +120,7 @@ def test_build_digests_are_what_the_registry_holds_and_a_queued_arch_says_so(who
     m = re.search(r"([\d.]+)s \(\+([\d.]+)s queued\)", " ".join(second))
     assert m and float(m.group(2)) >= 2, second
     # and --json gives the same digests, the wait apart (another step: nothing comes from the cache)
-    d = ctx("RUN uname -m > /arch && sleep 2 && echo again > /again")
+    d = ctx(f"RUN uname -m > /arch && sleep 2 && echo {once} again > /again")
     r = who.tbx("build", d, "--arch", "x86_64,aarch64", "--tag", ref, "--push", "--no-tls-verify", "--jobs", "1",
                 "--json", timeout=900)
     assert r.rc == 0, r.text
