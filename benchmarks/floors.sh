@@ -10,7 +10,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 RUNS=${RUNS:-15}
 . "$here/lib.sh"
 cd /root
-command -v hyperfine >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q hyperfine >/dev/null
 REF=$TBX_TEST_INDEX_REF
 ARM_IMG=$REF-arm64
 PY=$(head -1 "$(readlink -f "$TBX")" | sed 's/^#!//')

@@ -5,6 +5,7 @@
 OUT=${OUT:-$here/out}
 TBX=${TBX:-$(command -v tbx)}
 mkdir -p "$OUT"
+command -v hyperfine >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q hyperfine >/dev/null
 
 hf() { # name runs [hyperfine args...] -> $OUT/name.json
     # ROUNDS rounds (default 3) of runs/ROUNDS each, every other round in the opposite command

@@ -11,7 +11,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 RUNS=${RUNS:-10}
 . "$here/lib.sh"
 cd /root
-command -v hyperfine >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q hyperfine >/dev/null
 REF=$TBX_TEST_INDEX_REF
 "$TBX" image pull "$REF" --arch arm64 --no-tls-verify >/dev/null
 podman tag "$REF-arm64" localhost/tbxb-armlocal:1 localhost/tbxb-armlocal:1-arm64
