@@ -383,3 +383,24 @@ def test_an_impostor_node_is_refused_before_podman_connects(rootless, node, impo
             system_kh.unlink(missing_ok=True)
         else:
             system_kh.write_bytes(system_saved)
+
+
+def test_a_later_run_reuses_the_nodes_container_without_a_local_one(rootless, node, project, made, host):
+    """Issue 28 (item 1): the node's container, made by a run with --image, is found again by its
+    labels by a later run that has neither --image nor a local container of that arch."""
+    conn = node["TBX_TEST_NODE"]
+    local_x86 = [c["name"] for c in json.loads(rootless.tbx("list", "--json").out)["containers"]
+                 if c["arch"] == "x86_64"]
+    rootless.rm_containers(*local_x86)
+    r = rootless.tbx("run", "--arch", "x86_64", "--connection", f"x86_64={conn}", "--image", host.index_ref, "--",
+                     "true", cwd=str(project), timeout=600)
+    assert r.rc == 0, r.text
+    (first,) = [c for c in json.loads(rootless.tbx("list", "--connection", conn, "--json").out)["containers"]
+                if c["arch"] == "x86_64"]
+    made.append(first["name"])
+    r = rootless.tbx("run", "--arch", "x86_64", "--connection", f"x86_64={conn}", "--", "uname", "-m",
+                     cwd=str(project), timeout=600)
+    assert (r.rc, r.out.strip()) == (0, "x86_64"), r.text
+    (again,) = [c for c in json.loads(rootless.tbx("list", "--connection", conn, "--json").out)["containers"]
+                if c["arch"] == "x86_64"]
+    assert again["id"] == first["id"], (first, again)

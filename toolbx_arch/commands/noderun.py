@@ -47,8 +47,10 @@ class Result:
         return d
 
 
-def _remote_source(a: archmod.Arch, image: str | None) -> tuple[str, str]:
-    """(container name on the node, image reference): --image's, or the local container's source."""
+def _remote_source(a: archmod.Arch, image: str | None, node: nodes.Node | None = None) -> tuple[str, str]:
+    """(container name on the node, image reference): --image's; else the local container's
+    source; else, with no local container of the arch, the node's own tbx container of that arch
+    (found by its labels), so that later runs reuse what the first one made there."""
     if image:
         from ..config import load
         from ..hostinfo import os_release
@@ -63,7 +65,12 @@ def _remote_source(a: archmod.Arch, image: str | None) -> tuple[str, str]:
     try:
         info = containers.find(None, a.name)
     except TbxError as e:
-        raise TbxError(f"no {a.name} container here to take the node's image from ({e.message})",
+        there = [r for r in remote.list_containers(node)
+                 if r["arch"] == a.name and r["source"] and r["created_by"] == "tbx run"] if node else []
+        if len(there) == 1:
+            return there[0]["name"], there[0]["source"]
+        raise TbxError(f"no {a.name} container here to take the node's image from ({e.message})"
+                       + (f", and {len(there)} of that arch on {node.name}" if there else ""),
                        fix=f"Pass --image REF, or create one: tbx create --arch {a.name} …") from e
     return info.name, info.labels.get(naming.LABEL_SOURCE) or info.image
 
@@ -74,7 +81,7 @@ def run_remote(a: archmod.Arch, res: Result, node: nodes.Node, command: list[str
     start = time.monotonic()
     res.where = node.name
     try:
-        name, ref = _remote_source(a, image)
+        name, ref = _remote_source(a, image, node)
         res.container = name
 
         def started(proc, stop):
