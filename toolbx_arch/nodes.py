@@ -307,6 +307,10 @@ def verify(node: Node, lines: list[str] | None = None) -> tuple[str, str] | None
     listed = _keys(lines)
     if not listed:
         return unknown_host_error(node)
+    if runner.which("ssh-keyscan") is None:  # no way to see the key podman would meet: refuse
+        return (f"{node.name}: tbx cannot check the host key {node.host}:{node.port} presents: ssh-keyscan "
+                "is not installed", "Install OpenSSH's client (Debian/Ubuntu: apt-get install openssh-client; "
+                "Fedora: dnf install openssh-clients)")
     shown = presented_keys(node)
     if shown is not None and not shown & listed:
         return changed_key_error(node)

@@ -220,3 +220,13 @@ def test_other_run_shapes_go_to_the_cli(argv):
     from toolbx_arch.entry import _run_args
 
     assert _run_args(argv) is None
+
+
+def test_without_ssh_keyscan_a_node_is_refused_not_trusted(tmp_path, monkeypatch):
+    from toolbx_arch import runner
+
+    monkeypatch.setattr(nodes, "podman_known_hosts", lambda: tmp_path / "known_hosts")
+    (tmp_path / "known_hosts").write_text("[box.example.org]:2222 ssh-ed25519 AAAAlisted\n")
+    monkeypatch.setattr(runner, "which", lambda name: None if name == "ssh-keyscan" else "/usr/bin/" + name)
+    reason, fix = nodes.verify(NODE)
+    assert "ssh-keyscan is not installed" in reason and "openssh-client" in fix
