@@ -415,6 +415,7 @@ def test_a_root_builds_run_steps_have_a_subordinate_uid(root, host, tmp_path):
         for suffix in ("amd64", "arm64"):
             assert root.podman("image", "exists", f"{tag}-{suffix}").rc == 0
     finally:
+        root.podman("manifest", "rm", tag)  # the manifest list the build assembled
         root.podman("rmi", "-f", tag, f"{tag}-amd64", f"{tag}-arm64")
 
 
