@@ -8,11 +8,12 @@ gives a fresh binfmt_misc instance that lives and dies with it:
   registered in the user's podman namespace itself: an instance there, once mounted, hides the
   host's entries from every plain rootless container of that user until its pause process ends
   (measured: disabled or unmounted, it still stands in the way).
-- Root: root's podman runs in the initial user namespace, whose binfmt_misc is the host's. The
-  build gets a namespace of its own (its root is host root, which owns the build storage; every
-  other id is root's subordinate range), with build storage of its own; results are then moved
-  into root's normal storage. Every root build's RUN steps, emulated or native, run in a user
-  namespace whose root is a subordinate id (``--userns-uid-map``), never host uid 0.
+- Root: root's podman runs in the initial user namespace, whose binfmt_misc is the host's. Every
+  local arch of a root build, emulated or native, builds in a namespace of its own whose uid 0 is
+  root's first subordinate id (never host uid 0), with storage, runroot and runc state of its own
+  owned by that id; results are then moved into root's normal storage. (podman 4.3's
+  ``build --userns-uid-map`` was tried first: it leaves the RUN step's root file system
+  unwritable.)
 
 Every build also runs in a PID namespace of its own: a RUN step's processes outlive an
 interrupted podman, and ending the namespace ends them. Running builds are holders (PID and start

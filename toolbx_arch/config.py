@@ -35,13 +35,6 @@ from .paths import SYSTEM_CONFIG
 SYSTEM_FILE = Path(SYSTEM_CONFIG)
 
 
-def config_home() -> Path:
-    """The user's configuration directory (``paths.config_home``)."""
-    from . import paths
-
-    return Path(paths.config_home())
-
-
 def user_file() -> Path:
     from . import paths
 

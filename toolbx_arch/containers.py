@@ -400,7 +400,6 @@ def _missing_emulator(info: Info) -> TbxError | None:
         return TbxError(f"container {info.name} cannot start: its emulator {on_host} is missing on the host{pulled}",
                         fix=f"Put it back (tbx check shows how; a pulled one: tbx emulator pull), then run the command "
                             f"again; or {recreate}")
-    why = None
     if os.path.realpath(on_host) != on_host:
         why = f"{on_host} is now a link to {os.path.realpath(on_host)}"
     else:
@@ -510,24 +509,16 @@ class _start_lock:
         self.sdir = sdir
 
     def __enter__(self):
-        import fcntl
+        from .status import lock_exclusive
 
         self.fd = os.open(self.sdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    from .status import lock_holder
-
-                    pid = lock_holder(self.fd)
-                    os.close(self.fd)
-                    raise TbxError(f"{'process ' + str(pid) if pid else 'another tbx'} has been starting "
-                                   f"{self.sdir.name} for {READY_TIMEOUT:.0f} s",
-                                   fix=f"See: podman logs {self.sdir.name}") from None
-                time.sleep(0.02)
+        try:
+            lock_exclusive(self.fd, f"the start of {self.sdir.name}", READY_TIMEOUT,
+                           fix=f"See: podman logs {self.sdir.name}", max_delay=0.02)
+        except BaseException:
+            os.close(self.fd)
+            raise
+        return self
 
     def __exit__(self, *exc) -> None:
         os.close(self.fd)  # releases the lock

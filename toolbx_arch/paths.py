@@ -61,10 +61,6 @@ def data_home() -> str:
     return _xdg("XDG_DATA_HOME", os.path.join(".local", "share"))
 
 
-def cache_home() -> str:
-    return _xdg("XDG_CACHE_HOME", ".cache")
-
-
 def user_config() -> str:
     """tbx's configuration file of this user."""
     return os.path.join(config_home(), "tbx", "config.toml")
@@ -104,11 +100,6 @@ def runtime_dir() -> str:
             return cand
     raise RuntimeDirError(f"no private runtime directory: XDG_RUNTIME_DIR ({env or 'unset'}) "
                           f"and /run/user/{uid} are not directories owned by uid {uid} and writable only by it")
-
-
-def runtime_env_dir() -> str | None:
-    """$XDG_RUNTIME_DIR as the environment gives it (for messages and scripts), or None."""
-    return os.environ.get("XDG_RUNTIME_DIR") or None
 
 
 INHERITED = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR")

@@ -285,10 +285,12 @@ def lock_holder(fd: int) -> int | None:
     return None
 
 
-def lock_exclusive(fd: int, what: str, timeout: float = LOCK_TIMEOUT) -> None:
-    """flock(LOCK_EX) on ``fd``, waiting at most ``timeout`` seconds; then a TbxError naming
-    ``what`` and the process holding it (a process inside a container can hold a lock in the
-    shared runtime directory: tbx never waits for it for ever)."""
+def lock_exclusive(fd: int, what: str, timeout: float = LOCK_TIMEOUT, *, fix: str | None = None,
+                   max_delay: float = 0.2) -> None:
+    """flock(LOCK_EX) on ``fd``, waiting at most ``timeout`` seconds (polling at most every
+    ``max_delay``); then a TbxError naming ``what``, the process holding it and ``fix`` (default:
+    how to see that process). A process inside a container can hold a lock in the shared runtime
+    directory: tbx never waits for it for ever."""
     import fcntl
     import time
 
@@ -305,10 +307,10 @@ def lock_exclusive(fd: int, what: str, timeout: float = LOCK_TIMEOUT) -> None:
                 pid = lock_holder(fd)
                 who = f"process {pid}" if pid else "another process"
                 raise TbxError(f"{what} has been locked by {who} for {timeout:.0f} s; giving up",
-                               fix=(f"See what it is: ps -o pid,user,args -p {pid}" if pid else
-                                    "Wait for the other tbx to finish") + ", then try again") from None
+                               fix=fix or (f"See what it is: ps -o pid,user,args -p {pid}" if pid else
+                                           "Wait for the other tbx to finish") + ", then try again") from None
             time.sleep(delay)
-            delay = min(delay * 2, 0.2)
+            delay = min(delay * 2, max_delay)
 
 
 def catalog_update(*, add: dict[str, str] | None = None, remove: tuple[str, ...] = ()) -> None:

@@ -316,9 +316,8 @@ def _registry_digests(ref: naming.Reference, index_digest: str, platforms: list[
                       authfile: str | None) -> None:
     """After a push: each platform's DIGEST is the manifest digest the registry's index lists for
     it (podman may compress again when it pushes, so the local one need not be the registry's)."""
-    r = runner.run(["skopeo", "inspect", "--raw", *skopeo.tls_args(tls_verify),
-                    *(["--authfile", authfile] if authfile else []), f"docker://{ref.repository}@{index_digest}"],
-                   timeout=300)
+    r = runner.run(["skopeo", "inspect", "--raw", *_registry_args(tls_verify, authfile),
+                    f"docker://{ref.repository}@{index_digest}"], timeout=300)
     try:
         listed = json.loads(r.stdout).get("manifests", []) if r.returncode == 0 else []
     except ValueError:
@@ -432,8 +431,7 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
     base_args = []
     for kv in build_args:
         base_args += ["--build-arg", kv]
-    base_args += skopeo.tls_args(tls_verify)
-    given = [*(["--authfile", authfile] if authfile else []), "--file", os.path.abspath(containerfile),
+    given = [*_registry_args(tls_verify, authfile), "--file", os.path.abspath(containerfile),
              os.path.abspath(context)]
     printer = output.PrefixPrinter([a.name for a in wanted], quiet=json_out)
     builds = _Builds()
@@ -441,7 +439,7 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
     with buildenv.emulation(lines, [a for a in here if a not in lines]) as env, \
             buildenv.readable_inputs(containerfile, context, authfile, env) as (ns_file, ns_context, ns_auth):
         # root's namespace reads copies of its own when root's files are not readable by others
-        ns_args = [*base_args, *(["--authfile", ns_auth] if ns_auth else []), "--file", ns_file, ns_context]
+        ns_args = [*base_args, *_registry_args(tls_verify, ns_auth), "--file", ns_file, ns_context]
         # (build prefix, storage commands, own storage?) per arch: emulated ones (root: all) in the env
         how = {a: (env.build_argv(a), env.podman, env.own_storage) if env.own_storage and a in env.builds else
                (env.build_argv(a), ["podman"], False) for a in here}
@@ -451,10 +449,10 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
             _empty_build_storage(env)
         since = time.time()
         pool = ThreadPoolExecutor(max_workers=n)
-        queued = [p for p, a in zip(plats, wanted) if a in how or a.name in on_node][n:]
-        for p in [p for p, a in zip(plats, wanted) if a in how or a.name in on_node]:
+        started = [p for p, a in zip(plats, wanted) if a in how or a.name in on_node]
+        for p in started:
             p.queued_at = time.monotonic()
-        for p in queued:  # the pool starts them as slots free up: say so now, not silently later
+        for p in started[n:]:  # the pool starts them as slots free up: say so now, not silently later
             printer.line(p.arch, f"tbx: waiting for a build slot ({n} running, --jobs {n})", True)
         futures = [pool.submit(_build_one, p, a, *how[a], ns_args if how[a][2] else [*base_args, *given], printer,
                                builds, options=options[a])

@@ -70,11 +70,9 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
     t = target(image=image, distro=distro, release=release, arch=arch, cfg=cfg, local_arch_of=local_arch_of,
                host_release=os_release, qualify=qualify)
     prefetch(t.local_image)
-    from .. import containers, hostspec, progress, readiness
+    from .. import containers, hostspec, progress, readiness, status
 
     cname = naming.validate_container_name(name if name is not None else t.container)
-    from .. import status
-
     status.catalog_update()  # a held catalog lock stops create before it makes anything
     userns = containers.validate_userns(userns)
     mounts = [containers.parse_volume(v) for v in volumes]
