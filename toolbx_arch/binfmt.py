@@ -6,7 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import os
+
 from .arch import ARCHES, Arch
+from .errors import TbxError
 
 PROC_BINFMT = Path("/proc/sys/fs/binfmt_misc")
 DEFAULT_FLAGS = "PFC"  # P: keep argv[0] (busybox picks its applet by it); F: open the interpreter at registration; C: credentials from the binary (setuid sudo)
@@ -134,3 +137,29 @@ def snapshot(root: Path = PROC_BINFMT) -> dict[str, str]:
 
 
 __all__ = ["ARCHES", "Entry", "parse_entry", "read_entries", "registration_line", "snapshot"]
+
+
+BINFMT_MODES = ("auto", "private", "host")
+
+
+def binfmt_mode(setting: str | None, kernel_ok: bool) -> str:
+    """``private`` or ``host``: TBX_BINFMT_MODE, else the configured ``binfmt_mode``, else auto
+    (private on Linux >= 6.7, where each container gets its own binfmt_misc; host before)."""
+    m = (os.environ.get("TBX_BINFMT_MODE") or setting or "auto").strip().lower()
+    if m not in BINFMT_MODES:
+        raise TbxError(f"binfmt mode {m!r} is not one of {', '.join(BINFMT_MODES)}",
+                       fix="Set TBX_BINFMT_MODE (or binfmt_mode in the configuration) to auto, private or host")
+    return ("private" if kernel_ok else "host") if m == "auto" else m
+
+
+HOST_ENTRY_FIX = {
+    "debian": "sudo apt-get install -y qemu-user-static binfmt-support && sudo update-binfmts --enable {name}",
+    "fedora": "sudo dnf install -y qemu-user-static && sudo systemctl restart systemd-binfmt",
+    "arch": "sudo pacman -S --needed qemu-user-static qemu-user-static-binfmt && sudo systemctl restart systemd-binfmt",
+    "suse": "sudo zypper install -y qemu-linux-user && sudo systemctl restart systemd-binfmt",
+}
+CREDENTIALS_FIX = {
+    "debian": "add 'credentials yes' to /usr/share/binfmts/{name} and run: sudo update-binfmts --import {name}",
+    "other": "copy /usr/lib/binfmt.d/{name}-static.conf to /etc/binfmt.d/, add C to its flags, and run: "
+             "sudo systemctl restart systemd-binfmt",
+}

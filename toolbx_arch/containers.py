@@ -122,7 +122,7 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | Non
     """``podman create`` arguments for a tbx container. ``image`` is the local (arch-suffixed)
     name, ``source`` the remote reference it came from, ``emulator`` the host path of the
     emulator (resolved), ``userns`` a layout checked by ``validate_userns``, ``cpu`` a QEMU CPU
-    model checked by ``readiness.check_cpu``: QEMU_CPU in the container's environment, which the
+    model checked by ``cpumodels.check_cpu``: QEMU_CPU in the container's environment, which the
     init and every ``podman exec`` start from.
 
     No CAP_SYS_ADMIN: nothing inside can mount or remount (tbx registers the emulator from the

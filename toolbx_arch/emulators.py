@@ -1,5 +1,7 @@
 """Emulators pulled from OCI images (``tbx emulator pull/list/rm``): per user, no root, and no
-host package; and which file is QEMU for which arch.
+host package; which file is QEMU for which arch; and which emulator an arch uses here
+(``find_emulator``: emulator_paths, pulled emulators, then PATH and the places distributions
+install qemu-user-static, each file inspected the way ``tbx check`` reports it).
 
 An image that ships static ``qemu-<arch>`` or ``qemu-<arch>-static`` binaries (the layout of the
 common binfmt installer images) is copied for the host's architecture into a temporary OCI
@@ -24,8 +26,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from dataclasses import dataclass
+
 from . import arch as archmod
+from . import hostinfo
+from .arch import Arch
 from .errors import TbxError
+
+CONTAINER_HOST_PREFIX = "/run/host"  # where a container sees the host's files
 
 META = "emulator.json"
 _QEMU = re.compile(r"^qemu-([a-z0-9_]+?)(-static)?$")
@@ -306,3 +314,129 @@ def remove(name: str) -> str:
             shutil.rmtree(m["path"])
             return m["path"]
     raise TbxError(f"no pulled emulator is named {name!r}", fix="See 'tbx emulator list'")
+
+
+@dataclass
+class Emulator:
+    path: str                 # where it was found, as seen on the host
+    real_path: str            # symlinks resolved (on the host)
+    in_container: str         # the path the container sees through /run/host
+    static: bool | None = None
+    e_machine: int | None = None
+    built_for: str | None = None
+    executable: bool = False
+    problem: str | None = None
+    fix: str | None = None
+    pulled: str | None = None     # the pulled emulator (tbx emulator pull) it belongs to
+    version: str | None = None    # its QEMU version, when recorded
+
+
+DEFAULT_SEARCH = ("/usr/bin", "/usr/local/bin", "/bin", "/usr/libexec/qemu-binfmt", "/usr/lib/qemu-user-static")
+
+
+def _under(root: Path, path: str) -> Path:
+    return root / path.lstrip("/")
+
+
+def resolve_in_root(root: Path, path: str, depth: int = 0) -> str:
+    """Resolve symlinks of an absolute ``path`` as seen from ``root`` (absolute links stay in it)."""
+    if depth > 40:
+        raise TbxError(f"too many levels of symbolic links at {path}")
+    parts = [p for p in path.split("/") if p]
+    done = "/"
+    for i, part in enumerate(parts):
+        cand = os.path.join(done, part)
+        host_p = _under(root, cand)
+        if host_p.is_symlink():
+            target = os.readlink(host_p)
+            nxt = target if target.startswith("/") else os.path.normpath(os.path.join(done, target))
+            rest = "/".join(parts[i + 1:])
+            return resolve_in_root(root, os.path.join(nxt, rest) if rest else nxt, depth + 1)
+        done = os.path.normpath(cand)
+    return done
+
+
+def candidate_paths(a: Arch, search: tuple[str, ...] = (), host_places: bool = True) -> list[str]:
+    """Where an emulator of ``a`` may be, in order: ``search`` (emulator_paths, then pulled
+    emulators, newest QEMU first), then, unless ``host_places`` is off, PATH and the places
+    distributions install qemu-user-static."""
+    dirs = list(search)
+    if host_places:
+        dirs += [d for d in os.environ.get("PATH", "").split(":") if d.startswith("/")] + list(DEFAULT_SEARCH)
+    names = (a.qemu_binary, f"qemu-{a.qemu}", f"{a.qemu}-binfmt-P")
+    seen, out = set(), []
+    for d in dirs:
+        for n in names:
+            p = os.path.normpath(os.path.join(d, n))
+            if p not in seen:
+                seen.add(p)
+                out.append(p)
+    return out
+
+
+def inspect_emulator(path: str, a: Arch, host_arch: Arch, root: Path, fam: str) -> Emulator:
+    from . import elf
+
+    real = resolve_in_root(root, path)
+    emu = Emulator(path=path, real_path=real, in_container=CONTAINER_HOST_PREFIX + real)
+    host_p = _under(root, real)
+    install = hostinfo.install_command("qemu", fam=fam)
+    try:
+        info = elf.read(host_p)
+    except TbxError as e:
+        emu.problem = f"{path} is not a usable emulator: {e.message}"
+        emu.fix = install
+        return emu
+    emu.static, emu.e_machine = info.is_static, info.e_machine
+    built = archmod.by_e_machine(info.e_machine, info.elf_class)
+    emu.built_for = built.name if built else f"e_machine {info.e_machine}"
+    emu.executable = os.access(host_p, os.X_OK)
+    if info.e_machine != host_arch.e_machine:
+        emu.problem = (f"{path} is built for {emu.built_for}, not for this {host_arch.name} host, "
+                       f"so the kernel cannot run it")
+        emu.fix = f"Install the {host_arch.name} build of the emulator: {install}"
+    elif not info.is_static:
+        emu.problem = (f"{path} is dynamically linked (interpreter {info.interpreter}): inside a "
+                       f"{a.name} container its {host_arch.name} libraries do not exist, so it cannot start")
+        emu.fix = f"Install the statically linked emulator ({a.qemu_binary}): {install}"
+    elif not emu.executable:
+        emu.problem = f"{path} is not executable"
+        emu.fix = f"sudo chmod 755 {real}"
+    if emu.problem is None:
+        _trusted_qemu(emu, path, host_p, a, root, install)
+    return emu
+
+
+def _trusted_qemu(emu: Emulator, path: str, host_p: Path, a: Arch, root: Path, install: str) -> None:
+    """The checks of a usable-looking emulator that stop tbx registering a file someone else could
+    swap, or one that is not QEMU for ``a`` (read from the file: nothing is run to learn it)."""
+    from . import paths
+
+    if root == Path("/"):
+        why = paths.untrusted(path)
+        if why:  # another user could swap what tbx registers (and what runs setuid inside)
+            emu.problem = f"{path} cannot be trusted as an emulator: {why}"
+            emu.fix = paths.trust_fix(path, why)
+            return
+    why = not_qemu_remembered(str(host_p), a)
+    if why:
+        emu.problem = f"{path} is {why}"
+        emu.fix = install
+
+
+def find_emulator(a: Arch, host_arch: Arch, root: Path = Path("/"), search: tuple[str, ...] = (),
+                  fam: str = "debian", host_places: bool = True) -> Emulator | None:
+    """The first usable emulator; if none is usable, the first one found (with its problem)."""
+    first = None
+    for p in candidate_paths(a, search, host_places):
+        hp = _under(root, p)
+        try:
+            if not (hp.exists() or hp.is_symlink()):
+                continue
+        except OSError:  # a directory on PATH this user cannot search
+            continue
+        emu = inspect_emulator(p, a, host_arch, root, fam)
+        if emu.problem is None:
+            return emu
+        first = first or emu
+    return first

@@ -97,3 +97,46 @@ def subid_ranges(user: str, uid: int, path: Path) -> list[tuple[int, int]]:
             except ValueError:
                 continue
     return out
+
+
+def oci_runtime(root: Path, home: Path | None) -> str | None:
+    import tomllib
+
+    files = [root / "usr/share/containers/containers.conf", root / "etc/containers/containers.conf"]
+    files += sorted((root / "etc/containers/containers.conf.d").glob("*.conf"))
+    if home is not None:
+        from . import paths
+
+        user = Path(paths.containers_config()) if root == Path("/") else home / ".config/containers"
+        files += [user / "containers.conf"]
+        files += sorted((user / "containers.conf.d").glob("*.conf"))
+    runtime = None
+    for f in files:
+        try:
+            data = tomllib.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        runtime = data.get("engine", {}).get("runtime", runtime)
+    if runtime is None:
+        for name in ("crun", "runc"):
+            if any((root / d.lstrip("/") / name).exists() for d in ("/usr/bin", "/usr/local/bin", "/usr/sbin")):
+                return name
+    return runtime
+
+
+def tool_versions() -> dict[str, str | None]:
+    """podman and skopeo versions (None when absent), probed concurrently."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from . import runner
+
+    def probe(tool: str) -> str | None:
+        if runner.which(tool) is None:
+            return None
+        r = runner.run([tool, "--version"], timeout=30)
+        m = re.search(r"version\s+(\S+)", r.stdout or "")
+        return m.group(1) if m else (r.stdout or "").strip() or "unknown"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        found = dict(zip(("podman", "skopeo"), pool.map(probe, ("podman", "skopeo"))))
+    return found

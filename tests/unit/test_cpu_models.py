@@ -1,6 +1,6 @@
 """CPU model lists as `qemu-<arch> -cpu help` prints them (QEMU 7.2 layouts, trimmed)."""
 
-from toolbx_arch.readiness import parse_cpu_models
+from toolbx_arch.cpumodels import parse_cpu_models
 
 AARCH64 = "Available CPUs:\n  a64fx\n  cortex-a35\n  cortex-a53\n  max\n"
 X86 = ("Available CPUs:\nx86 486                   (alias configured by machine type)\n"

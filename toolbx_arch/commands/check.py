@@ -13,7 +13,7 @@ def check(arches: list[str] | None, *, json_out: bool = False, connections: list
     pulled = installed()
     report = readiness.check(arches or None, search=cfg.emulator_paths + tuple(m["path"] for m in pulled),
                              host_places=cfg.host_emulators, binfmt_setting=cfg.binfmt_mode)
-    readiness.add_versions(report, pulled)
+    add_versions(report, pulled)
     if connections or cfg.connections:
         from .. import arch as archmod
         from .. import nodes
@@ -23,9 +23,60 @@ def check(arches: list[str] | None, *, json_out: bool = False, connections: list
                              cfg.connections, unusable)
         states = nodes.probe_all(list(plan.values()))
         nodes.remember(states.values())
-        readiness.add_nodes(report, plan, states, arches, unusable)
+        add_nodes(report, plan, states, arches, unusable)
     if json_out:
         output.print_json(report.as_dict())
     else:
         output.render_check(report)
     return 0 if report.ready else 1
+
+
+def add_versions(report: readiness.Report, pulled: list[dict]) -> None:
+    """For ``tbx check``, which shows them: each emulator's pulled name and QEMU version (the
+    recorded one of a pulled emulator, ``pulled`` being ``emulators.installed()``, else its
+    ``--version``, remembered per file). Not done by ``check_arch``: create does not need it."""
+    from .. import elf, emulators
+
+    recorded = {m["name"]: m.get("qemu_version") for m in pulled}
+    for rep in report.arches:
+        emu = rep.emulator
+        if emu is None:
+            continue
+        emu.pulled = emulators.owner_of(emu.real_path)
+        if emu.pulled:
+            emu.version = recorded.get(emu.pulled)
+        elif emu.problem is None:
+            emu.version = elf.remembered(emu.real_path, "qemu-version", emulators.qemu_version)
+
+
+def add_nodes(report: readiness.Report, plan: dict, states: dict, arch_names: list[str] | None,
+              unusable: dict | None = None) -> None:
+    """Arches mapped to a podman connection run on that machine: ready when it answers and runs
+    that arch natively; its local readiness becomes a note. ``unusable``: {arch: (name, TbxError)} of
+    arches mapped to a connection that does not exist (or is not ssh)."""
+    from ..nodes import wrong_arch
+
+    def on_node(r: readiness.ArchReport, where: dict, problem: readiness.Problem | None) -> None:
+        r.where = {"kind": "remote", **where}
+        r.notes += [f"here: {p.problem}" for p in r.problems]
+        r.problems = [problem] if problem else []
+        r.ready = problem is None
+
+    by_name = {r.arch: r for r in report.arches}
+    for a, (name, err) in (unusable or {}).items():
+        on_node(by_name[a.name], {"connection": name, "uri": None, "reachable": False, "arch": None, "oci_arch": None,
+                                  "podman": None, "error": err.message, "fix": err.fix},
+                readiness.Problem(err.message, err.fix or ""))
+    for a, node in plan.items():
+        if a.name not in by_name:
+            continue
+        s = states[node.name]
+        problem = None
+        if not s.reachable:
+            problem = readiness.Problem(s.error, s.fix)
+        elif s.arch != a:
+            e = wrong_arch(a, s)
+            problem = readiness.Problem(e.message, e.fix)
+        on_node(by_name[a.name], s.as_dict(), problem)
+    if arch_names:
+        report.ready = all(r.ready for r in report.arches)

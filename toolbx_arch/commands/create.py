@@ -91,7 +91,7 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
             if not os.path.isdir(chosen):  # a binary's path: checked here, then found in its directory
                 from ..hostinfo import family
 
-                emu = readiness.inspect_emulator(chosen, t.arch, host_arch, Path("/"), family())
+                emu = emulators.inspect_emulator(chosen, t.arch, host_arch, Path("/"), family())
                 if emu.problem:
                     raise TbxError(f"--emulator {emulator_choice}: {emu.problem}", fix=emu.fix)
                 chosen = os.path.dirname(chosen)
@@ -110,7 +110,9 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
             raise TbxError(f"--emulator {emulator_choice} is not an emulator of {t.arch.name}",
                            fix=f"Give the path of {t.arch.qemu_binary}, or a pulled emulator's name")
     if cpu is not None:
-        readiness.check_cpu(t.arch, emulator or host_interpreter, cpu, host_arch=host_arch)
+        from ..cpumodels import check_cpu
+
+        check_cpu(t.arch, emulator or host_interpreter, cpu, host_arch=host_arch)
     runtime = hostspec.discover()
     # The container is created while the image look-up finishes; a missing image makes
     # `podman create --pull never` fail, and a wrong arch undoes the container.
