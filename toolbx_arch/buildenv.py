@@ -62,14 +62,14 @@ while [ $# -gt 0 ]; do
 done
 '''
 
-# Rootless, run by `podman unshare` (as root of the user's podman namespace): $1/$2 the uid_map
-# and gid_map to write; then the command. It starts the command in a new user, mount and PID
+# Rootless, run by `podman unshare` (as root of the user's podman namespace): $1 a private
+# directory for its FIFO, $2/$3 the uid_map and gid_map to write; then the command. It starts the command in a new user, mount and PID
 # namespace and maps every id to itself (only a process in the parent namespace may write the
 # maps; newuidmap would look "root" up in /etc/subuid), then lets it go on through a FIFO.
 _NEST = r'''
 set -u
-umap=$1; gmap=$2; shift 2
-fifo=$(mktemp -u "${XDG_RUNTIME_DIR:-/tmp}/tbx-nest.XXXXXXXX") && mkfifo -m 600 "$fifo" || exit 6
+dir=$1; umap=$2; gmap=$3; shift 3
+fifo=$(mktemp -u "$dir/tbx-nest.XXXXXXXX") && mkfifo -m 600 "$fifo" || exit 6
 me=$(readlink /proc/self/ns/user)
 TBX_WAIT_FIFO=$fifo unshare --user --mount --pid --fork --kill-child --mount-proc -- "$@" &
 pid=$!
@@ -455,6 +455,15 @@ def _root(lines: dict[Arch, str], native: list[Arch]):
             holder.wait()
 
 
+def _fifo_dir() -> str:
+    from . import paths
+
+    try:
+        return paths.runtime_dir()
+    except paths.RuntimeDirError:
+        return "/tmp"
+
+
 @contextlib.contextmanager
 def emulation(lines: dict[Arch, str], native: list[Arch] = ()):
     """Within the block, ``Env.build_argv(a)`` runs `podman build` for arch ``a`` where its line
@@ -469,7 +478,7 @@ def emulation(lines: dict[Arch, str], native: list[Arch] = ()):
         elif lines:
             umap, gmap = _identity_maps()
             enter = user_namespace()
-            nest = [*enter, "sh", "-c", _NEST, "tbx-nest", umap, gmap]
+            nest = [*enter, "sh", "-c", _NEST, "tbx-nest", _fifo_dir(), umap, gmap]
             yield Env(podman=["podman"], holder=hid, enter=enter,
                       builds={a: [*nest, *_register_then(line), "podman"] for a, line in lines.items()})
         else:

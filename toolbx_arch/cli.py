@@ -15,6 +15,7 @@ from typing import List, Optional
 import typer
 
 from . import __version__
+from .paths import CONFIG_FILE
 
 HELP = """Toolbox-style containers of a foreign CPU architecture.
 
@@ -25,7 +26,7 @@ x86_64). The emulator is registered inside each container's own binfmt_misc inst
 
 Start with 'tbx check', then 'tbx create --arch aarch64' and 'tbx enter'.
 
-Configuration: $XDG_CONFIG_HOME/tbx/config.toml (default ~/.config/tbx/config.toml; root's is
+Configuration: """ + CONFIG_FILE + """ (default ~/.config/tbx/config.toml; root's is
 always ~root/.config/tbx/config.toml), then /etc/tbx/config.toml: default image per
 distro/release, default arch, emulator search paths.
 See tbx(1).
@@ -374,7 +375,7 @@ def emulator_pull(
     tls_verify: Optional[bool] = TlsOpt,
 ) -> None:
     """Copy the host-arch variant of IMAGE and install every static qemu-ARCH (or qemu-ARCH-static)
-    binary it ships under $XDG_DATA_HOME/tbx/emulators/NAME (NAME: the repository and tag, or the
+    binary it ships under tbx's data directory, in emulators/NAME (see tbx(1), FILES; NAME: the repository and tag, or the
     repository and short digest). Each binary is checked as tbx check checks one (ELF, static,
     built for this host, executable, QEMU's version text for its arch), then must print that
     version when run confined (no host files, no network, no privilege); one that fails is not

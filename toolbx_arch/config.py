@@ -1,4 +1,4 @@
-"""Configuration: $XDG_CONFIG_HOME/tbx/config.toml over /etc/tbx/config.toml.
+"""Configuration: the user's tbx/config.toml (``paths.user_config``) over /etc/tbx/config.toml.
 
     default_arch = "aarch64"                 # used when --arch is not given
     default_image = "quay.io/me/box:1"       # used when neither --image nor --distro is given
@@ -17,7 +17,7 @@
 A file that does not parse or a value of the wrong type is a TbxError naming the file and the
 key. An unknown key is a warning naming it, and is ignored: a file written for a newer tbx must
 not lock an older one out. Where the user's file lives is ``paths.user_config`` (root: always
-root's own, never an inherited XDG_CONFIG_HOME). A file that another user could change is refused
+root's own, never one an inherited environment names). A file that another user could change is refused
 (``paths.require_trusted``): it decides what tbx runs, registers and contacts.
 """
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, paths
 from .completion import SHELLS, completion_script
 
 DATE = "2026-11"
@@ -50,7 +50,7 @@ EXIT_STATUS = [("0", "Success."), ("1", "tbx error: bad input, host not ready, r
                ("126", "run/enter: the command is not executable."), ("127", "run/enter: the command was not found."),
                ("other", "run/enter: the command's own exit code.")]
 
-CONFIG = """$XDG_CONFIG_HOME/tbx/config.toml (default ~/.config/tbx/config.toml), over /etc/tbx/config.toml:
+CONFIG = paths.CONFIG_FILE + """ (default ~/.config/tbx/config.toml), over /etc/tbx/config.toml:
 .PP
 .nf
 default_arch = "aarch64"              # when --arch is not given
@@ -115,23 +115,13 @@ ENVIRONMENT = [
     ("CONTAINER_HOST", "Read by podman and skopeo, which tbx runs: a remote podman service is used as they use it."),
     ("CONTAINERS_REGISTRIES_CONF", "The registries.conf that resolves short image names (debian:12), as in "
                                    "podman; its registries.conf.d drop-ins still apply."),
-    ("XDG_CONFIG_HOME", "The user's configuration directory (default ~/.config); a relative value is ignored. "
-                        "Root never reads it: root's is always ~root/.config."),
-    ("XDG_DATA_HOME", "The user's data directory (default ~/.local/share): the index of images tbx stored and "
-                      "pulled emulators. Root uses /var/lib/tbx."),
-    ("XDG_RUNTIME_DIR", "The user's runtime directory (default /run/user/UID): container status, locks and "
-                        "caches. Root always uses /run, and drops these variables and HOME before running podman."),
+    *paths.ENVIRONMENT,
 ]
 FILES = [
-    ("$XDG_CONFIG_HOME/tbx/config.toml, /etc/tbx/config.toml", "Configuration (see tbx(1), CONFIGURATION)."),
-    ("$XDG_DATA_HOME/tbx/images.json, /var/lib/tbx/images.json (root)",
-     "The image names tbx stored: tbx rmi removes only these."),
-    ("$XDG_RUNTIME_DIR/tbx/, /run/tbx/ (root)", "Container status and the arch catalog, build namespace holders, "
-                                                 "the emulator check cache."),
+    *paths.FILES[:3],
     ("~/.config/containers/registries.conf, /etc/containers/registries.conf, registries.conf.d/*.conf",
      "Read (never written) to resolve short image names: aliases, then unqualified-search-registries."),
-    ("$XDG_DATA_HOME/tbx/emulators/NAME/, /var/lib/tbx/emulators/NAME/ (root)",
-     "Emulators installed by tbx emulator pull: qemu-ARCH-static binaries and emulator.json."),
+    *paths.FILES[3:],
     ("/var/lib/tbx/build-storage, /run/tbx-build", "Root's build storage and state for tbx build, owned by root's "
      "first subordinate id (results are moved into root's storage)."),
 ]

@@ -72,14 +72,15 @@ def kernel_has_binfmt_userns(release: str | None = None) -> bool:
 
 
 def runtime_dir() -> Path:
-    """/run for root; XDG_RUNTIME_DIR or /run/user/UID when private to the user (see ``status``)."""
+    """/run for root; else the user's private runtime directory (``paths.runtime_dir``)."""
     from .errors import TbxError
+    from .paths import RUNTIME_FIX
     from .status import StatusError, runtime_dir as raw
 
     try:
         return Path(raw())
     except StatusError as e:
-        raise TbxError(str(e), fix="Log in as that user (su -l), or set XDG_RUNTIME_DIR to a directory of your own") from None
+        raise TbxError(str(e), fix=RUNTIME_FIX) from None
 
 
 def subid_ranges(user: str, uid: int, path: Path) -> list[tuple[int, int]]:

@@ -102,6 +102,30 @@ def runtime_dir() -> str:
                           f"and /run/user/{uid} are not directories owned by uid {uid} and writable only by it")
 
 
+# The session variables a container's processes get from the user's session (see execspec).
+SESSION_ENV = ("XDG_CURRENT_DESKTOP", "XDG_DATA_DIRS", "XDG_MENU_PREFIX", "XDG_RUNTIME_DIR", "XDG_SEAT",
+               "XDG_SESSION_DESKTOP", "XDG_SESSION_ID", "XDG_SESSION_TYPE", "XDG_VTNR")
+# How help text and the manual name these places (spelled here only).
+CONFIG_FILE = "$XDG_CONFIG_HOME/tbx/config.toml"
+RUNTIME_FIX = "Log in as that user (su -l), or set XDG_RUNTIME_DIR to a directory of your own"
+ENVIRONMENT = [
+    ("XDG_CONFIG_HOME", "The user's configuration directory (default ~/.config); a relative value is ignored. "
+                        "Root never reads it: root's is always ~root/.config."),
+    ("XDG_DATA_HOME", "The user's data directory (default ~/.local/share): the index of images tbx stored and "
+                      "pulled emulators. Root uses /var/lib/tbx."),
+    ("XDG_RUNTIME_DIR", "The user's runtime directory (default /run/user/UID): container status, locks and "
+                        "caches. Root always uses /run, and drops these variables and HOME before running podman."),
+]
+FILES = [
+    (f"{CONFIG_FILE}, /etc/tbx/config.toml", "Configuration (see tbx(1), CONFIGURATION)."),
+    ("$XDG_DATA_HOME/tbx/images.json, /var/lib/tbx/images.json (root)",
+     "The image names tbx stored: tbx rmi removes only these."),
+    ("$XDG_RUNTIME_DIR/tbx/, /run/tbx/ (root)", "Container status and the arch catalog, build namespace holders, "
+                                                 "the emulator check cache."),
+    ("$XDG_DATA_HOME/tbx/emulators/NAME/, /var/lib/tbx/emulators/NAME/ (root)",
+     "Emulators installed by tbx emulator pull: qemu-ARCH-static binaries and emulator.json."),
+]
+
 INHERITED = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR")
 
 

@@ -110,3 +110,12 @@ def test_require_trusted_is_one_error_with_the_fix(tree):
         paths.require_trusted(str(f), "the configuration file")
     assert str(f) in e.value.message and "writable by group and others" in e.value.message
     assert e.value.fix.startswith(f"chmod go-w {d}")
+
+
+def test_only_the_paths_module_names_the_xdg_variables():
+    """One place for directories: no other module reads or spells an XDG_* variable (issue 30)."""
+    from pathlib import Path
+
+    pkg = Path(__file__).resolve().parents[2] / "toolbx_arch"
+    spelled = sorted(str(p.relative_to(pkg)) for p in pkg.rglob("*.py") if "XDG_" in p.read_text())
+    assert spelled == ["paths.py"]
