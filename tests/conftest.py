@@ -65,10 +65,32 @@ def need(condition: bool, reason: str) -> None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     _SNAPSHOT.update(binfmt.snapshot(binfmt.PROC_BINFMT))
     _HOST.update(host_snapshot())
+    # Test mode of toplevel: every internal error of a tbx the tests run is written here.
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="tbx-internal-errors.")
+    os.fchmod(fd, 0o666)  # tbx runs as the test user too
+    os.close(fd)
+    os.environ["TBX_INTERNAL_ERRORS"] = path
+
+
+def _internal_errors(session: pytest.Session, reporter) -> None:
+    """An unexpected exception anywhere in tbx fails the suite, even where a test accepted its exit."""
+    path = os.environ.get("TBX_INTERNAL_ERRORS")
+    if not path or not os.path.exists(path):
+        return
+    text = Path(path).read_text()
+    os.unlink(path)
+    if text:
+        if reporter:
+            reporter.write_line("tbx raised internal errors during the test session:\n" + text[-4000:], red=True,
+                                bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    _internal_errors(session, reporter)
     host_after = host_snapshot()
     if host_after != _HOST:
         changed = sorted(k for k in set(host_after) | set(_HOST) if host_after.get(k) != _HOST.get(k))

@@ -7,7 +7,6 @@ Imports of rich and pyelftools happen inside the commands that need them, so
 from __future__ import annotations
 
 import enum
-import logging
 import os
 import sys
 from typing import List, Optional
@@ -87,10 +86,9 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Show the version and exit."),
 ) -> None:
-    level = log_level.value
-    logging.basicConfig(level=getattr(logging, level.upper()), format="tbx: %(levelname)s: %(message)s",
-                        stream=sys.stderr)
-    os.environ["TBX_LOG_LEVEL"] = level
+    from .toplevel import set_log_level
+
+    set_log_level(log_level.value)
 
 
 ArchOpt = typer.Option(None, "--arch", "--platform", metavar="ARCH", autocompletion=_complete_arch,
@@ -405,109 +403,43 @@ def emulator_rm(
     raise typer.Exit(cmd(names))
 
 
-def _refuse_bundled_values(cmd, args: list[str]) -> None:
-    """``-rel`` would be ``-r el``: refuse a short option glued to its value, which is far more
-    often a name that starts with '-' (names cannot) than a deliberate spelling. A number is
-    taken as meant (``-j2``). Duck-typed: typer >= 0.25 vendors click under another name."""
-    from .errors import TbxError
-
-    def is_group(c) -> bool:
-        return hasattr(c, "commands")
-
-    i = 0
-    while is_group(cmd) and i < len(args) and not args[i].startswith("-"):
-        cmd = cmd.commands.get(args[i])
-        i += 1
-        if cmd is None:
-            return
-    if cmd is None or is_group(cmd):
-        return
-    opts = [p for p in cmd.params
-            if getattr(p, "param_type_name", "") == "option" and not p.is_flag and not p.count]
-    shorts = {o for p in opts for o in p.opts if len(o) == 2}
-    longs = {o for p in opts for o in p.opts if o.startswith("--")}
-    interspersed = cmd.context_settings.get("allow_interspersed_args", True)
-    rest = args[i:]
-    j = 0
-    while j < len(rest):
-        tok = rest[j]
-        if tok == "--":
-            break
-        if tok.startswith("--"):
-            j += 2 if tok in longs else 1
-            continue
-        if tok.startswith("-") and len(tok) > 1:
-            if tok[:2] in shorts and len(tok) > 2 and not tok[2:].isdigit():
-                raise TbxError(f"'{tok}' would be read as option {tok[:2]} with the value '{tok[2:]}'",
-                               fix=f"Write '{tok[:2]} {tok[2:]}' for that; names cannot start with '-'")
-            j += 2 if tok in shorts else 1
-            continue
-        if not interspersed:
-            break
-        j += 1
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: the one place a TbxError is caught and shown."""
-    args = sys.argv[1:] if argv is None else argv
+def invoke(args: list[str]) -> int:
+    """Run the command line through the framework; its own exceptions become the top level's: a
+    usage problem a TbxError whose fix names the command's --help, an abort an interrupt."""
+    import typer.main
     from typer import Abort, Exit
-
     from typer.exceptions import TyperException as UsageProblem  # typer vendors click (>= 0.27)
 
     from .errors import TbxError
+    from .grammar import refuse_bundled_values
 
-    import signal
+    if "_TBX_COMPLETE" in os.environ:  # a shell asks for completions (scripts: tbx completion)
+        from typer._completion_classes import completion_init
 
-    caught = {"sig": signal.SIGINT, "hit": False}
-
-    def _as_interrupt(signum, frame):  # SIGTERM and SIGHUP get Ctrl-C's clean-up
-        caught["sig"], caught["hit"] = signum, True
-        raise KeyboardInterrupt
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _as_interrupt)
+        completion_init()
+    bundled = refuse_bundled_values(args)
+    if bundled:
+        raise TbxError(bundled[0], fix=bundled[1])
     try:
-        import typer.main
-
-        if "_TBX_COMPLETE" in os.environ:  # a shell asks for completions (scripts: tbx completion)
-            from typer._completion_classes import completion_init
-
-            completion_init()
-        cmd = typer.main.get_command(app)
-        _refuse_bundled_values(cmd, args)
-        rc = cmd(args=args, prog_name="tbx", standalone_mode=False)
-    except TbxError as e:
-        from .output import print_error
-
-        print_error(e)
-        rc = e.exit_code
+        rc = typer.main.get_command(app)(args=args, prog_name="tbx", standalone_mode=False)
     except Exit as e:
-        rc = e.exit_code
-    except (Abort, KeyboardInterrupt):
-        caught["hit"] = True
+        return e.exit_code
+    except Abort:
+        raise KeyboardInterrupt from None
     except UsageProblem as e:  # usage errors: bad option, missing argument
         ctx = getattr(e, "ctx", None)
         path = ctx.command_path if ctx is not None else "tbx"
         msg = e.format_message() if hasattr(e, "format_message") else str(e)
         hint = "an argument that starts with '-' goes after '--'; " if "No such option" in msg else ""
-        from .output import print_error
+        raise TbxError(msg, fix=f"{hint}see '{path} --help'") from None
+    return rc if isinstance(rc, int) else 0
 
-        print_error(TbxError(msg, fix=f"{hint}see '{path} --help'"))
-        rc = 1
-    except Exception as e:  # a bug: a traceback only with --log-level debug
-        if os.environ.get("TBX_LOG_LEVEL") == "debug":
-            raise
-        print(f"Error: internal error: {type(e).__name__}: {e}\n"
-              "Run again with 'tbx --log-level debug …' for the traceback, and report it.", file=sys.stderr)
-        rc = 1
-    # The work is done (or undone): a signal from now on must not turn a finished command into a
-    # killed one while the interpreter shuts down (it restores the default handlers then).
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-    if caught["hit"]:  # typer turns an interrupt into a plain exit code: say what happened
-        print("tbx: interrupted", file=sys.stderr)
-        rc = 128 + int(caught["sig"])
-    sys.exit(rc if isinstance(rc, int) else 0)
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m toolbx_arch.cli``: the framework alone, under the one top level."""
+    from .toplevel import run
+
+    run(lambda: invoke(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -210,18 +210,48 @@ def new_create_id() -> str:
     return os.urandom(16).hex()
 
 
+def busy_but_gone(r, name: str) -> bool:
+    """podman 4.3 often fails removing a --userns auto container with "device or resource busy"
+    on its shm mount after it has already dropped the container's record. Then the container is
+    gone: its leftover storage is removed (retried while busy), and True. Anything else: False."""
+    import re
+
+    m = re.search(r"removing container ([0-9a-f]{64})", r.stderr)
+    if r.returncode == 0 or "busy" not in r.stderr.lower() or not m:
+        return False
+    if runner.run(["podman", "container", "exists", name], timeout=60).returncode == 0:
+        return False  # still there: the caller reports it
+    for attempt in range(6):
+        rr = runner.run(["podman", "rm", "--storage", "--force", m.group(1)], timeout=120)
+        if rr.returncode == 0 or "busy" not in rr.stderr.lower():
+            break
+        time.sleep(0.3 * (attempt + 1))
+    return True
+
+
+def podman_rm(name: str, *, force: bool, stop_time: int = 2):
+    """tbx's one ``podman rm`` of a container, with its one retry rule: podman's occasional
+    "device or resource busy" is retried (five tries in all, backing off), and a container that
+    is already gone counts as removed. (removed, podman's last result)."""
+    for attempt in range(5):
+        r = runner.run(["podman", "rm", *(["--force", "--time", str(stop_time)] if force else []), name],
+                       timeout=120)
+        if r.returncode == 0 or "no such container" in r.stderr.lower() or busy_but_gone(r, name):
+            return True, r
+        if "busy" not in r.stderr.lower() or attempt == 4:
+            return False, r
+        time.sleep(0.3 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def remove_by_create_id(create_id: str) -> None:
     """Undo a half-made create: remove only the container that create made (by its create id),
     whatever its name. A failure to do so is reported, not swallowed."""
     r = runner.run(["podman", "ps", "-a", "-q", "--filter", f"label={naming.LABEL_CREATE_ID}={create_id}"], timeout=60)
     ids = r.stdout.split() if r.returncode == 0 else []
     for cid in ids:
-        for attempt in range(5):
-            rr = runner.run(["podman", "rm", "-f", "-t", "0", cid], timeout=120)
-            if rr.returncode == 0 or "no such container" in rr.stderr.lower():
-                break
-            time.sleep(0.3 * (attempt + 1))
-        else:
+        removed, rr = podman_rm(cid, force=True, stop_time=0)
+        if not removed:
             print(f"tbx: could not remove the half-made container {cid[:12]}: {rr.stderr.strip()[-300:]}\n"
                   f"tbx: remove it with: podman rm -f {cid[:12]}", file=sys.stderr)
     if r.returncode != 0:
@@ -352,13 +382,6 @@ def _logs_tail(name: str, lines: int = 15) -> str:
     return ((r.stdout or "") + (r.stderr or "")).strip()
 
 
-def _ready(name: str) -> bool:
-    from . import status
-
-    state = status.is_ready(name)
-    return state is True or (state is None and os.path.isfile(os.path.join(status.path(name), "ready")))
-
-
 def _start(name: str) -> None:
     r = runner.run(["podman", "start", name], timeout=120)
     if r.returncode != 0:
@@ -443,7 +466,9 @@ def _failure(name: str, started_at: float) -> str | None:
 def ensure_running(info: Info) -> None:
     """Start the container when needed, register its emulator, and wait until its init holds
     the ready lock (or has failed). Never deletes anything the init owns."""
-    if info.running and _ready(info.name):
+    from . import status
+
+    if info.running and status.is_ready(info.name, unlocked_ok=True):
         return
     sdir, made_now = _prepare_status(info.name, info.root_uid)
     # One tbx at a time starts and registers (others wait here, then find it running and
@@ -452,7 +477,7 @@ def ensure_running(info: Info) -> None:
         cur = inspect(info.name)
         if cur is None:
             raise TbxError(f"container {info.name} disappeared while starting")
-        if cur.running and _ready(info.name):
+        if cur.running and status.is_ready(info.name, unlocked_ok=True):
             return
         entry = cur.labels.get(naming.LABEL_HOST_ENTRY)
         if not cur.running and entry:
@@ -478,7 +503,7 @@ def ensure_running(info: Info) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     logs_checked = False
     delay = 0.005
-    while not _ready(info.name):
+    while not status.is_ready(info.name, unlocked_ok=True):
         if time.monotonic() > deadline:
             raise TbxError(f"container {info.name} did not become ready within {READY_TIMEOUT:.0f} s",
                            details=_logs_tail(info.name), fix=f"See: podman logs {info.name}")

@@ -7,152 +7,77 @@
   connection (given, or a [connections] table in a configuration file) runs its plain command
   function (a remote run is one ``podman --connection`` round trip; the framework would add a
   third to it);
-- ``tbx list [--json] [-c] [-i] [--arch A]``, ``tbx rm [-f] NAME…`` and
-  ``tbx create [NAME] --arch A [--image REF] [--userns M] [-y]`` run their plain command
-  functions, which use only the standard library and the podman CLI.
+- ``tbx list``, ``tbx rm [-f] NAME…`` and ``tbx create [NAME] --arch A [--image REF] [--userns M]
+  [--cpu MODEL] [-y]`` run their plain command functions, which use only the standard library and
+  the podman CLI.
 
-Anything else, ``--help`` included, goes to the typer CLI (``cli``)."""
+Each fast path reads its options with ``grammar`` (the CLI's own table) and declines any other
+shape; anything declined, ``--help`` included, goes to the typer CLI (``cli``). Root options
+before the command (``--log-level``) apply to both. One top level (``toplevel.run``) guards all.
+"""
 
 from __future__ import annotations
 
 import sys
 
 
-def _plain(fn) -> None:
-    """Run a command function outside the CLI framework, with the CLI's error handling."""
-    from .errors import TbxError
+def main() -> None:
+    from .toplevel import run
 
-    try:
-        rc = fn()
-    except BrokenPipeError:  # `tbx list | head`: the reader is gone; nothing to report
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        rc = 1
-    except TbxError as e:
-        from .output import print_error
-
-        print_error(e)
-        rc = e.exit_code
-    if rc is not None:
-        sys.exit(rc)
-
-
-def _maps_arches() -> bool:
-    from .execspec import may_map_arches
-
-    return may_map_arches()
+    run(_main)
 
 
 def _rm_args(argv: list[str]):
-    force, names = False, []
-    for a in argv:
-        if a in ("-f", "--force"):
-            force = True
-        elif a.startswith("-"):
-            return None
-        else:
-            names.append(a)
-    return (names, force) if names else None
+    """(names, force) of ``tbx rm [-f] NAME…``, or None."""
+    from .grammar import FAST, flag, scan
+
+    got = scan("rm", argv, FAST["rm"])
+    if got is None or not got[1]:
+        return None
+    return got[1], flag(got[0], "force")
 
 
 def _create_args(argv: list[str]):
-    """``tbx create [NAME] --arch A [--image REF] [--userns M] [--cpu MODEL] [-y]`` (any order), or None."""
-    opts = {"--arch": "arch", "--platform": "arch", "--image": "image", "-i": "image", "--userns": "userns",
-            "--cpu": "cpu"}
-    got: dict = {"name": None, "arch": None, "image": None, "userns": None, "cpu": None, "yes": False}
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        key, _, val = a.partition("=")
-        if a in ("-y", "--assumeyes"):
-            got["yes"] = True
-        elif key in opts and "=" in a and key.startswith("--"):
-            if got[opts[key]] is not None or not val:
-                return None
-            got[opts[key]] = val
-        elif a in opts:
-            if i + 1 >= len(argv) or got[opts[a]] is not None or argv[i + 1].startswith("-"):
-                return None
-            got[opts[a]] = argv[i + 1]
-            i += 1
-        elif a.startswith("-") or got["name"] is not None:
-            return None
-        else:
-            got["name"] = a
-        i += 1
-    return got if got["arch"] else None
+    """The keyword arguments of commands.create.create for ``tbx create [NAME] --arch A [--image REF]
+    [--userns M] [--cpu MODEL] [-y]`` (any order), or None."""
+    from .grammar import FAST, flag, one, scan
 
-
-_RUN_VALUES = {"--arch": "arch", "--platform": "arch", "--image": "image", "-i": "image", "--jobs": "jobs",
-               "-j": "jobs", "--connection": "connections"}
-_RUN_FLAGS = {"--tls-verify": ("tls_verify", True), "--no-tls-verify": ("tls_verify", False),
-              "--sync": ("sync", True), "--no-sync": ("sync", False), "--local": ("local", True),
-              "--fallback-local": ("fallback_local", True), "--create": ("create_missing", True),
-              "--json": ("json_out", True)}
+    got = scan("create", argv, FAST["create"])
+    if got is None or len(got[1]) > 1:
+        return None
+    values, words = got
+    kw = {k: one(values, k) for k in ("arch", "image", "userns", "cpu")}
+    if kw["arch"] is None or ... in kw.values():
+        return None
+    return {"name": words[0] if words else None, **kw, "yes": flag(values, "yes")}
 
 
 def _run_args(argv: list[str]):
     """``tbx run --arch A[,B…] [--connection A=NAME]… [--image REF] [flags] [--] CMD…``: (command,
     keyword arguments of commands.run.run), or None (any other shape: the CLI parses it)."""
-    got: dict = {"container": None, "arch": None, "image": None, "distro": None, "release": None, "jobs": None,
-                 "create_missing": False, "json_out": False, "tls_verify": None, "connections": [],
-                 "local": False, "fallback_local": False, "sync": True}
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        if a == "--" or not a.startswith("-"):
-            command = argv[i + 1:] if a == "--" else argv[i:]
-            if not command or not got["arch"]:
-                return None
-            if got["jobs"] is not None:
-                if not (got["jobs"].isascii() and got["jobs"].isdigit()) or int(got["jobs"]) < 1:
-                    return None
-                got["jobs"] = int(got["jobs"])
-            return command, got
-        key, eq, val = a.partition("=")
-        if a in _RUN_FLAGS:
-            k, v = _RUN_FLAGS[a]
-            got[k] = v
-        elif key in _RUN_VALUES:
-            if not eq:
-                if i + 1 >= len(argv):
-                    return None
-                val, i = argv[i + 1], i + 1
-            k = _RUN_VALUES[key]
-            if k == "connections":
-                got[k].append(val)
-            elif got[k] is not None or not val:
-                return None
-            else:
-                got[k] = val
-        else:
+    from .grammar import FAST, flag, one, scan
+
+    got = scan("run", argv, FAST["run"] - {"-c", "--container"}, command_follows=True)  # by arch only
+    if got is None or not got[1]:
+        return None
+    values, command = got
+    kw: dict = {k: one(values, k) for k in ("arch", "image", "jobs")}
+    if kw["arch"] is None or ... in kw.values():
+        return None
+    if kw["jobs"] is not None:
+        if not (kw["jobs"].isascii() and kw["jobs"].isdigit()) or int(kw["jobs"]) < 1:
             return None
-        i += 1
-    return None
+        kw["jobs"] = int(kw["jobs"])
+    kw.update(container=None, distro=None, release=None, connections=values.get("connection", []),
+              create_missing=flag(values, "create_missing"), json_out=flag(values, "json_out"),
+              tls_verify=values["tls_verify"][-1] if "tls_verify" in values else None,
+              local=flag(values, "local"), fallback_local=flag(values, "fallback_local"),
+              sync=flag(values, "sync", True))
+    return command, kw
 
 
-def main() -> None:
-    import signal
-
-    got = {"sig": signal.SIGINT}
-
-    def interrupted(signum, frame):  # until the command installs its own: no traceback, ever
-        got["sig"] = signum
-        raise KeyboardInterrupt
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, interrupted)
-    try:
-        _main()
-    except KeyboardInterrupt:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        print("tbx: interrupted", file=sys.stderr)
-        sys.exit(128 + int(got["sig"]))
-
-
-def _main() -> None:
+def _main() -> int | None:
+    from .grammar import log_level, normalize_json_args, split_root
     from .paths import root_environment
 
     root_environment()  # root trusts only root's files: never another user's XDG directories
@@ -160,40 +85,54 @@ def _main() -> None:
     if "--json" in args or "--format" in args or "--format=json" in args:
         from . import output
 
-        args, output.json_errors = output.normalize_json_args(args)
-    head = args[:1]
+        args, output.json_errors = normalize_json_args(args)
+    root, rest = split_root(args)
+    level = log_level(root)
+    if level is None:  # a level that does not exist: the CLI says so
+        rest = []
+    elif root:
+        from .toplevel import set_log_level
+
+        set_log_level(level)
+    head, tail = rest[:1], rest[1:]
     try:
         if head == ["run"]:
             from .execspec import fast_run
 
-            fast_run(args[1:])  # execs podman when it applies
+            fast_run(tail)  # execs podman when it applies
         elif head == ["enter"]:
             from .execspec import fast_enter
 
-            fast_enter(args[1:])
-    except Exception:  # the normal path reports any problem properly
+            fast_enter(tail)
+    except (OSError, ValueError):  # a status file that cannot be read: the normal path reports it
         pass
-    if head == ["run"] and ("--connection" in args or any(a.startswith("--connection=") for a in args)
+    if head == ["run"] and ("--connection" in tail or any(a.startswith("--connection=") for a in tail)
                             or _maps_arches()):
-        parsed = _run_args(args[1:])
+        parsed = _run_args(tail)
         if parsed is not None:  # a run that may go to a podman connection's machine
             from .commands.run import run
 
-            _plain(lambda: run(parsed[0], **parsed[1]))
+            return run(parsed[0], **parsed[1])
     if head == ["list"]:
         from .commands.list import fast
 
-        _plain(lambda: fast(args[1:]))
-    elif head == ["rm"] and _rm_args(args[1:]) is not None:
+        rc = fast(tail)
+        if rc is not None:
+            return rc
+    elif head == ["rm"] and (rm_args := _rm_args(tail)) is not None:
         from .commands.rm import rm
 
-        names, force = _rm_args(args[1:])
-        _plain(lambda: rm(names, force=force, all_=False))
-    elif head == ["create"] and _create_args(args[1:]) is not None:
+        return rm(rm_args[0], force=rm_args[1], all_=False)
+    elif head == ["create"] and (create_args := _create_args(tail)) is not None:
         from .commands.create import create
 
-        a = _create_args(args[1:])
-        _plain(lambda: create(distro=None, release=None, authfile=None, tls_verify=None, **a))
-    from .cli import main as cli_main
+        return create(distro=None, release=None, authfile=None, tls_verify=None, **create_args)
+    from .cli import invoke
 
-    cli_main(args)
+    return invoke(args)
+
+
+def _maps_arches() -> bool:
+    from .execspec import may_map_arches
+
+    return may_map_arches()

@@ -1,4 +1,4 @@
-"""The one error type. Raised anywhere, caught once in ``cli.main()``."""
+"""The one error type. Raised anywhere, caught once, in ``toplevel.run``."""
 
 from __future__ import annotations
 

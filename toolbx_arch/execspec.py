@@ -38,12 +38,6 @@ def invoking_user() -> User:
     return User(pw.pw_name, uid, pw.pw_gid, group, pw.pw_dir, pw.pw_shell or "/bin/sh")
 
 
-def is_ready(name: str) -> bool | None:
-    from .status import is_ready as ready
-
-    return ready(name)
-
-
 def workdir_for(user: User) -> tuple[str, str | None]:
     """(the directory a command runs in, why it is not the current one or None): the current
     directory when the container has it (the home is shared), else the home directory."""
@@ -127,36 +121,35 @@ def _is_name(name: str) -> bool:
 
 def run_shape(argv: list[str]) -> tuple[str | None, str | None, list[str]] | None:
     """(container, arch, command) of ``tbx run -c NAME CMD…`` or ``tbx run --arch A CMD…`` (exactly
-    those shapes, as the CLI reads them), or None for anything else."""
-    if len(argv) < 2:
+    one of those options, once, and one arch), or None for anything else."""
+    from .grammar import one, scan
+
+    got = scan("run", argv, ("-c", "--container", "--arch", "--platform"), command_follows=True)
+    if got is None:
         return None
-    container = arch = None
-    if argv[0] in ("-c", "--container"):
-        container, command = argv[1], argv[2:]
-    elif argv[0].startswith("--container="):
-        container, command = argv[0].split("=", 1)[1], argv[1:]
-    elif argv[0] in ("--arch", "--platform"):
-        arch, command = argv[1], argv[2:]
-    elif argv[0].startswith(("--arch=", "--platform=")):
-        arch, command = argv[0].split("=", 1)[1], argv[1:]
-    else:
+    values, command = got
+    container, arch = one(values, "container"), one(values, "arch")
+    if len(values) != 1 or container is ... or arch is ... or not command or command[0].startswith("-"):
         return None
-    if not command or command[0].startswith("-") or (container is not None and not _is_name(container)):
+    if container is not None and not _is_name(container):
         return None
-    if arch is not None and ("," in arch or not arch):
+    if arch is not None and "," in arch:
         return None  # several arches: multirun's
     return container, arch, command
 
 
 def enter_shape(argv: list[str]) -> tuple[str | None, str | None] | None:
     """(name, arch) of ``tbx enter NAME`` or ``tbx enter --arch A``, or None for anything else."""
-    if len(argv) == 1 and not argv[0].startswith("-"):
-        return argv[0], None
-    if len(argv) == 2 and argv[0] in ("--arch", "--platform"):
-        return None, argv[1]
-    if len(argv) == 1 and argv[0].startswith(("--arch=", "--platform=")):
-        return None, argv[0].split("=", 1)[1]
-    return None
+    from .grammar import one, scan
+
+    got = scan("enter", argv, ("--arch", "--platform"))
+    if got is None:
+        return None
+    values, words = got
+    arch = one(values, "arch")
+    if arch is ... or len(words) > 1 or (arch is None) == (not words):
+        return None
+    return (words[0], None) if words else (None, arch)
 
 
 def fast_run(argv: list[str]) -> None:
@@ -170,6 +163,8 @@ def fast_run(argv: list[str]) -> None:
     name = container if container is not None else _by_arch(arch)
     if not name or not _is_name(name):
         return
+    from .status import is_ready
+
     if is_ready(name) is not True:
         return
     import sys
@@ -191,6 +186,8 @@ def fast_enter(argv: list[str]) -> None:
     name = shape[0] if shape[0] is not None else _by_arch(shape[1])
     if not name or not _is_name(name) or not (sys.stdin.isatty() and sys.stdout.isatty()):
         return
+    from .status import is_ready
+
     if is_ready(name) is not True:
         return
     from .runner import execvp

@@ -13,40 +13,6 @@ from .errors import TbxError
 JSON_SCHEMA = 1
 json_errors = False  # set by the entry point when the command was given --json / --format json
 
-_VALUE_OPTS = frozenset(("-c", "--container", "--arch", "--platform", "-i", "--image", "-d", "--distro", "-r", "--release",
-                         "-j", "--jobs", "--userns", "--authfile", "--tag", "-t", "--file", "-f", "--build-arg",
-                         "--log-level"))
-_JSON_COMMANDS = frozenset(("check", "list", "image", "build", "run", "emulator"))
-
-
-def normalize_json_args(args: list[str]) -> tuple[list[str], bool]:
-    """Turn podman's ``--format json`` / ``--format=json`` into ``--json`` among tbx's own options
-    (never inside the command ``tbx run`` runs), and tell whether JSON output was asked for."""
-    if not args or args[0] not in _JSON_COMMANDS:
-        return args, False
-    out, wanted, i = [args[0]], False, 1
-    while i < len(args):
-        a = args[i]
-        if a == "--":
-            out += args[i:]
-            break
-        if a in ("--format=json", "--json") or (a == "--format" and i + 1 < len(args) and args[i + 1] == "json"):
-            out.append("--json")
-            wanted = True
-            i += 2 if a == "--format" else 1
-            continue
-        out.append(a)
-        if a in _VALUE_OPTS and i + 1 < len(args):
-            out.append(args[i + 1])
-            i += 2
-            continue
-        if args[0] == "run" and not a.startswith("-"):  # the command: the rest is its own
-            out += args[i + 1:]
-            break
-        i += 1
-    return out, wanted
-
-
 def _add_install_fix(e: TbxError) -> None:
     """A missing program's fix is this host's install command (the host is known up here)."""
     if e.missing_tool and not e.fix:

@@ -153,9 +153,10 @@ def read_small(name: str, entry: str) -> tuple[str, float] | None:
     return "".join(c if c.isprintable() or c == "\n" else "?" for c in text).strip(), st.st_mtime
 
 
-def is_ready(name: str) -> bool | None:
-    """Whether the container's init is alive and done, from the shared lock it holds on its
-    ready file (microseconds, no podman call). None when the init could not use flock."""
+def is_ready(name: str, *, unlocked_ok: bool = False) -> bool:
+    """Whether the container's init is alive and done, from the shared lock it holds on its ready
+    file (microseconds, no podman call). An init that could not use flock leaves a plain ready
+    file: that counts only with ``unlocked_ok`` (podman said the container runs)."""
     import fcntl
 
     try:
@@ -164,7 +165,7 @@ def is_ready(name: str) -> bool | None:
         return False
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode) or not os.read(fd, 16).startswith(b"flock"):
-            return None if stat.S_ISREG(os.fstat(fd).st_mode) else False
+            return unlocked_ok and stat.S_ISREG(os.fstat(fd).st_mode)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -107,6 +107,8 @@ class Runner:
         else:
             self.home = "/root"
             self.env = {"HOME": "/root", "USER": "root", "LOGNAME": "root", "PATH": CLEAN_PATH, "LANG": "C.UTF-8"}
+        if os.environ.get("TBX_INTERNAL_ERRORS"):  # toplevel's test mode (tests/conftest.py)
+            self.env["TBX_INTERNAL_ERRORS"] = os.environ["TBX_INTERNAL_ERRORS"]
 
     def argv(self, argv: list[str], extra_env: dict | None = None) -> list[str]:
         if self.rootless:

@@ -241,8 +241,8 @@ def test_a_killed_container_is_not_taken_for_ready(arm_box, root):
     from toolbx_arch import execspec
 
     assert root.tbx("run", "-c", arm_box, "true").rc == 0
-    assert execspec.is_ready(arm_box) is True
+    assert status.is_ready(arm_box) is True
     assert root.podman("kill", arm_box).rc == 0
-    assert execspec.is_ready(arm_box) is False
+    assert status.is_ready(arm_box) is False
     r = root.tbx("run", "-c", arm_box, "uname", "-m")
     assert (r.rc, r.out.strip()) == (0, "aarch64"), r.text

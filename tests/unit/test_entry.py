@@ -1,4 +1,4 @@
-"""One grammar (issue 29, item 9): the fast paths of ``entry`` parse ``run``, ``enter``, ``list``,
+"""One grammar (issues 29 and 30): the fast paths of ``entry`` parse ``run``, ``enter``, ``list``,
 ``rm`` and ``create`` by hand, beside the CLI framework. For generated command lines, whenever a
 fast path accepts one, the CLI framework accepts it too and makes the same call with the same
 arguments (a fast path may always decline: the framework then handles the line). No input gives a
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from toolbx_arch import cli, entry, execspec, output
+from toolbx_arch import cli, entry, execspec, grammar, runner, status
 from toolbx_arch.commands import create as create_mod
 from toolbx_arch.commands import enter as enter_mod
 from toolbx_arch.commands import list as list_mod
@@ -118,7 +118,9 @@ def framework_call(monkeypatch, sub: str, module, fn_name: str, argv: list[str])
     monkeypatch.setattr(module, fn_name, record)
     try:
         cmd = typer.main.get_command(cli.app)
-        cli._refuse_bundled_values(cmd, [sub, *argv])
+        bundled = grammar.refuse_bundled_values([sub, *argv])
+        if bundled:
+            raise TbxError(*bundled[:1], fix=bundled[1])
         cmd(args=[sub, *argv], prog_name="tbx", standalone_mode=False)
     except (Exit, SystemExit):
         pass
@@ -129,10 +131,10 @@ def framework_call(monkeypatch, sub: str, module, fn_name: str, argv: list[str])
     return got.get("call")
 
 
-def _normalized(argv: list[str]) -> list[str]:
-    """What both paths see: entry rewrites --format json first (output.normalize_json_args)."""
+def _normalized(sub: str, argv: list[str]) -> list[str]:
+    """What both paths see: entry rewrites --format json first (grammar.normalize_json_args)."""
     if "--json" in argv or "--format" in argv or "--format=json" in argv:
-        argv, _ = output.normalize_json_args(argv)
+        argv = grammar.normalize_json_args([sub, *argv])[0][1:]
     return argv
 
 
@@ -148,7 +150,7 @@ common = settings(max_examples=EXAMPLES, deadline=None, database=None,
 @given(argv=_line("create"))
 def test_create_fast_path_makes_the_frameworks_call(monkeypatch, argv):
     _count("create")
-    argv = _normalized(argv)
+    argv = _normalized("create", argv)
     fast = entry._create_args(argv)
     if fast is None:
         return
@@ -160,7 +162,7 @@ def test_create_fast_path_makes_the_frameworks_call(monkeypatch, argv):
 @given(argv=_line("rm"))
 def test_rm_fast_path_makes_the_frameworks_call(monkeypatch, argv):
     _count("rm")
-    argv = _normalized(argv)
+    argv = _normalized("rm", argv)
     fast = entry._rm_args(argv)
     if fast is None:
         return
@@ -172,7 +174,7 @@ def test_rm_fast_path_makes_the_frameworks_call(monkeypatch, argv):
 @given(argv=_line("list"))
 def test_list_fast_path_makes_the_frameworks_call(monkeypatch, argv):
     _count("list")
-    argv = _normalized(argv)
+    argv = _normalized("list", argv)
     real = list_mod.list_
     got = {}
 
@@ -194,7 +196,7 @@ def test_list_fast_path_makes_the_frameworks_call(monkeypatch, argv):
 @given(argv=_line("run"))
 def test_run_fast_paths_make_the_frameworks_call(monkeypatch, argv):
     _count("run")
-    argv = _normalized(argv)
+    argv = _normalized("run", argv)
     theirs = None
     parsed = entry._run_args(argv)  # the remote-capable plain path
     if parsed is not None:
@@ -214,7 +216,7 @@ def test_run_fast_paths_make_the_frameworks_call(monkeypatch, argv):
 @given(argv=_line("enter"))
 def test_enter_fast_path_makes_the_frameworks_call(monkeypatch, argv):
     _count("enter")
-    argv = _normalized(argv)
+    argv = _normalized("enter", argv)
     shape = execspec.enter_shape(argv)
     if shape is None:
         return
@@ -232,3 +234,145 @@ def test_at_least_2000_command_lines_were_compared():
 ])
 def test_a_non_ascii_digit_is_declined_not_a_traceback(argv):
     assert entry._run_args(argv) is None
+
+
+def _clis_table() -> dict:
+    import typer.main
+
+    table = {}
+
+    def walk(cmd, prefix=""):
+        for name, c in cmd.commands.items():
+            if hasattr(c, "commands"):
+                walk(c, f"{prefix}{name} ")
+                continue
+            opts = {}
+            for p in c.params:
+                if getattr(p, "param_type_name", "") != "option":
+                    continue
+                for o in p.opts:
+                    opts[o] = (p.name, not p.is_flag, True if p.is_flag else None)
+                for o in p.secondary_opts:
+                    opts[o] = (p.name, False, False)
+            table[f"{prefix}{name}"] = opts
+
+    walk(typer.main.get_command(cli.app))
+    return table
+
+
+def test_the_grammar_table_is_the_clis_own():
+    """grammar.OPTIONS, which the fast paths, --format json and the bundled-value check read,
+    is exactly what the typer commands define: an option added, renamed or turned into a flag
+    in cli.py fails here until grammar.py says the same."""
+    assert grammar.OPTIONS == _clis_table()
+    import typer.main
+
+    group = typer.main.get_command(cli.app)
+    assert grammar.ROOT_OPTIONS == {o: not p.is_flag for p in group.params for o in p.opts}
+    assert {n for n, c in group.commands.items() if not c.context_settings.get("allow_interspersed_args", True)} \
+        == grammar.COMMAND_FOLLOWS
+    assert set(grammar.LOG_LEVELS) == set(group.params[0].type.choices)
+
+
+@pytest.mark.parametrize("command", sorted(grammar.FAST))
+def test_every_option_of_a_fast_command_is_read_by_its_fast_path_or_left_to_the_cli(command):
+    """A new option of run, enter, list, rm or create fails here until its fast path reads it or
+    says it leaves it to the CLI (grammar.FAST / grammar.LEFT_TO_CLI)."""
+    read, left = grammar.FAST[command], grammar.LEFT_TO_CLI[command]
+    assert not read & left
+    assert read | left == set(grammar.OPTIONS[command]), set(grammar.OPTIONS[command]) ^ (read | left)
+
+
+@pytest.mark.parametrize("args, root, rest, level", [
+    (["--log-level", "debug", "list", "-c"], ["--log-level", "debug"], ["list", "-c"], "debug"),
+    (["--log-level=INFO", "run", "--arch", "x", "true"], ["--log-level=INFO"], ["run", "--arch", "x", "true"], "info"),
+    (["--log-level", "nope", "list"], ["--log-level", "nope"], ["list"], None),
+    (["--version"], [], ["--version"], "warning"),
+    (["--log-level"], [], ["--log-level"], "warning"),
+    (["list", "--log-level", "debug"], [], ["list", "--log-level", "debug"], "warning"),
+])
+def test_root_options_come_before_the_command(args, root, rest, level):
+    assert grammar.split_root(args) == (root, rest)
+    assert grammar.log_level(root) == level
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["--log-level", "debug", "list", "--format", "json", "-c"], ["--log-level", "debug", "list", "--json", "-c"]),
+    (["run", "--connection", "aarch64=n", "--arch", "aarch64", "--format", "json", "true"],
+     ["run", "--connection", "aarch64=n", "--arch", "aarch64", "--json", "true"]),
+    (["run", "--arch", "aarch64", "sh", "--format", "json"], ["run", "--arch", "aarch64", "sh", "--format", "json"]),
+    (["image", "inspect", "--arch", "--format", "x"], ["image", "inspect", "--arch", "--format", "x"]),
+])
+def test_format_json_is_read_with_the_commands_own_options(args, expect):
+    assert grammar.normalize_json_args(args)[0] == expect
+
+
+def test_a_glued_value_is_refused_with_root_options_first_too():
+    for args in (["create", "-rv-x", "--arch", "aarch64"], ["--log-level", "debug", "create", "-rv-x"]):
+        assert "would be read as option -r" in grammar.refuse_bundled_values(args)[0]
+    assert grammar.refuse_bundled_values(["run", "--arch", "x", "ls", "-rv-x"]) is None
+    assert grammar.refuse_bundled_values(["run", "-j2", "--arch", "x", "ls"]) is None
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["--arch", "x86_64", "--connection", "x86_64=n", "--", "uname", "-m"],
+     (["uname", "-m"], {"arch": "x86_64", "connections": ["x86_64=n"]})),
+    (["--arch=x86_64,aarch64", "--connection=x86_64=n", "--image", "r/x:1", "--no-sync", "--fallback-local",
+      "--create", "--no-tls-verify", "-j", "2", "--json", "true"],
+     (["true"], {"arch": "x86_64,aarch64", "connections": ["x86_64=n"], "image": "r/x:1", "sync": False,
+                 "fallback_local": True, "create_missing": True, "tls_verify": False, "jobs": 2, "json_out": True})),
+    (["--arch", "x86_64", "--local", "sh", "-c", "echo --json"],
+     (["sh", "-c", "echo --json"], {"arch": "x86_64", "local": True})),
+])
+def test_remote_run_shapes_are_parsed_without_the_cli(argv, expected):
+    command, kw = entry._run_args(argv)
+    assert command == expected[0]
+    for k, v in expected[1].items():
+        assert kw[k] == v, k
+
+
+@pytest.mark.parametrize("argv", [
+    ["--connection", "x86_64=n", "true"],                  # no --arch: the CLI explains
+    ["--arch", "x86_64", "--connection", "x86_64=n"],     # no command
+    ["--arch", "x86_64", "-c", "box", "true"],            # a container: the CLI's shape
+    ["--arch", "x86_64", "--help"],
+    ["--arch", "x86_64", "--jobs", "0", "true"],
+    ["--arch", "x86_64", "--arch", "aarch64", "true"],
+])
+def test_other_run_shapes_go_to_the_cli(argv):
+    assert entry._run_args(argv) is None
+
+
+# --- the fast run path ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv,applies", [
+    (["-c", "box", "uname", "-m"], True),
+    (["--container=box", "true"], True),
+    (["--container", "box", "true"], True),
+    (["-c", "", "true"], False),
+    (["-c", "-x", "true"], False),
+    (["-c", "a/b", "true"], False),
+    (["-c", "box"], False),
+    (["-c", "box", "--arch", "arm64", "true"], False),
+    (["--arch", "arm64", "true"], False),  # no container of that arch in the catalog
+    (["--arch", "s390x", "true"], True),   # exactly one
+    (["--arch=s390x", "true"], True),
+    (["--arch", "aarch64,s390x", "true"], False),
+])
+def test_fast_run_applies_only_to_its_exact_shape(argv, applies, monkeypatch):
+    seen = []
+    monkeypatch.setattr(status, "catalog", lambda: {"box": "s390x"})  # not this host's real catalog
+    monkeypatch.setattr(status, "is_ready", lambda name: True)
+    monkeypatch.setattr(runner, "execvp", lambda a, env=None: seen.append(a))
+    execspec.fast_run(argv)
+    assert bool(seen) == applies
+    if applies:
+        assert seen[0][:2] == ["podman", "exec"] and "box" in seen[0]
+
+
+def test_fast_run_does_nothing_for_a_container_that_is_not_ready(monkeypatch):
+    seen = []
+    monkeypatch.setattr(status, "is_ready", lambda name: False)
+    monkeypatch.setattr(runner, "execvp", lambda a, env=None: seen.append(a))
+    execspec.fast_run(["-c", "box", "true"])
+    assert seen == []

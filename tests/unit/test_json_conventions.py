@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from toolbx_arch.output import normalize_json_args
+from toolbx_arch.grammar import normalize_json_args
 
 
 @pytest.mark.parametrize("args,expect,wanted", [

@@ -189,39 +189,6 @@ def test_the_fast_paths_know_when_a_configuration_may_map_an_arch(tmp_path, monk
     assert not execspec.may_map_arches(s390x)
 
 
-@pytest.mark.parametrize("argv,expected", [
-    (["--arch", "x86_64", "--connection", "x86_64=n", "--", "uname", "-m"],
-     (["uname", "-m"], {"arch": "x86_64", "connections": ["x86_64=n"]})),
-    (["--arch=x86_64,aarch64", "--connection=x86_64=n", "--image", "r/x:1", "--no-sync", "--fallback-local",
-      "--create", "--no-tls-verify", "-j", "2", "--json", "true"],
-     (["true"], {"arch": "x86_64,aarch64", "connections": ["x86_64=n"], "image": "r/x:1", "sync": False,
-                 "fallback_local": True, "create_missing": True, "tls_verify": False, "jobs": 2, "json_out": True})),
-    (["--arch", "x86_64", "--local", "sh", "-c", "echo --json"],
-     (["sh", "-c", "echo --json"], {"arch": "x86_64", "local": True})),
-])
-def test_remote_run_shapes_are_parsed_without_the_cli(argv, expected):
-    from toolbx_arch.entry import _run_args
-
-    command, kw = _run_args(argv)
-    assert command == expected[0]
-    for k, v in expected[1].items():
-        assert kw[k] == v, k
-
-
-@pytest.mark.parametrize("argv", [
-    ["--connection", "x86_64=n", "true"],                  # no --arch: the CLI explains
-    ["--arch", "x86_64", "--connection", "x86_64=n"],     # no command
-    ["--arch", "x86_64", "-c", "box", "true"],            # a container: the CLI's shape
-    ["--arch", "x86_64", "--help"],
-    ["--arch", "x86_64", "--jobs", "0", "true"],
-    ["--arch", "x86_64", "--arch", "aarch64", "true"],
-])
-def test_other_run_shapes_go_to_the_cli(argv):
-    from toolbx_arch.entry import _run_args
-
-    assert _run_args(argv) is None
-
-
 def test_without_ssh_keyscan_a_node_is_refused_not_trusted(tmp_path, monkeypatch):
     from toolbx_arch import runner
 

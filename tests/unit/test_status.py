@@ -83,6 +83,17 @@ def test_ready_is_the_lock_not_the_file(rt):
     os.unlink(d / "ready")
     os.symlink("/etc/hostname", d / "ready")
     assert status.is_ready("box") is False
+    assert status.is_ready("box", unlocked_ok=True) is False
+
+
+def test_a_plain_ready_file_counts_only_when_podman_said_it_runs(rt):
+    """An init that could not use flock writes a plain file: the fast paths (which ask podman
+    nothing) do not take it; ensure_running, which asked podman, does."""
+    d = rt / "tbx" / "containers" / "box"
+    d.mkdir(parents=True)
+    (d / "ready").write_text("1\n")
+    assert status.is_ready("box") is False
+    assert status.is_ready("box", unlocked_ok=True) is True
 
 
 def test_remove_deletes_entries_not_what_links_point_to(rt, tmp_path_factory):

@@ -145,30 +145,14 @@ def list_(*, containers: bool, images: bool, arch: str | None, json_out: bool, c
 
 
 def fast(argv: list[str]) -> int | None:
-    """``tbx list`` with its own options only: run it without the CLI framework. None when the
-    arguments are anything else (help, a typo): the full CLI then handles them."""
-    containers = images = json_out = False
-    arch = None
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        if a == "--json":
-            json_out = True
-        elif a in ("--format", ) and i + 1 < len(argv) and argv[i + 1] == "json":
-            json_out, i = True, i + 1
-        elif a == "--format=json":
-            json_out = True
-        elif a in ("-c", "--containers"):
-            containers = True
-        elif a in ("-i", "--images"):
-            images = True
-        elif a in ("-a", "--all"):
-            pass  # stopped containers are always listed
-        elif a in ("--arch", "--platform") and i + 1 < len(argv):
-            arch, i = argv[i + 1], i + 1
-        elif a.startswith(("--arch=", "--platform=")):
-            arch = a.split("=", 1)[1]
-        else:
-            return None
-        i += 1
-    return list_(containers=containers, images=images, arch=arch, json_out=json_out)
+    """``tbx list`` with the options ``grammar.FAST["list"]`` names: run it without the CLI
+    framework. None when the arguments are anything else (help, a typo): the CLI then reads them."""
+    from ..grammar import FAST, flag, scan
+
+    got = scan("list", argv, FAST["list"])
+    if got is None or got[1]:
+        return None
+    values = got[0]
+    arch = values["arch"][-1] if "arch" in values else None
+    return list_(containers=flag(values, "containers"), images=flag(values, "images"), arch=arch,
+                 json_out=flag(values, "json_out"))

@@ -4,41 +4,18 @@ before anything is removed: a refused command changes nothing."""
 from __future__ import annotations
 
 import json
-import time
 
 from .. import naming, runner, status
 from ..errors import EXIT_ENGINE, TbxError
 
 
-def _busy_but_gone(r, name: str) -> bool:
-    """podman 4.3 often fails removing a --userns auto container with "device or resource busy"
-    on its shm mount after it has already dropped the container's record. Then the container is
-    gone: its leftover storage is removed (retried while busy), and True. Anything else: False."""
-    import re
-
-    m = re.search(r"removing container ([0-9a-f]{64})", r.stderr)
-    if r.returncode == 0 or "busy" not in r.stderr.lower() or not m:
-        return False
-    if runner.run(["podman", "container", "exists", name], timeout=60).returncode == 0:
-        return False  # still there: the caller retries or reports
-    for attempt in range(6):
-        rr = runner.run(["podman", "rm", "--storage", "--force", m.group(1)], timeout=120)
-        if rr.returncode == 0 or "busy" not in rr.stderr.lower():
-            break
-        time.sleep(0.3 * (attempt + 1))
-    return True
-
-
 def remove_container(name: str, *, force: bool) -> None:
-    """Remove one tbx container (retrying podman's occasional 'device or resource busy'), then
-    its status directory and its catalog entry."""
-    for attempt in range(5):
-        r = runner.run(["podman", "rm", *(["--force", "--time", "2"] if force else []), name], timeout=120)
-        if r.returncode == 0 or "no such container" in r.stderr.lower() or _busy_but_gone(r, name):
-            break
-        if "busy" in r.stderr.lower() and attempt < 4:
-            time.sleep(0.5 * (attempt + 1))
-            continue
+    """Remove one tbx container (``containers.podman_rm``), then its status directory and its
+    catalog entry."""
+    from ..containers import podman_rm
+
+    removed, r = podman_rm(name, force=force)
+    if not removed:
         raise TbxError(f"could not remove container {name}", details=r.stderr.strip()[-600:], exit_code=EXIT_ENGINE)
     status.remove(name)
     status.catalog_update(remove=(name,))
@@ -52,7 +29,9 @@ def _remove_if_ours(name: str, *, force: bool) -> bool:
     r = runner.run(["podman", "rm", *(["--force", "--time", "2"] if force else []),
                     "--filter", f"label={naming.MANAGED_FILTER}", "--filter", f"name=^{re.escape(name)}$"],
                    timeout=120)
-    if (r.returncode != 0 and not _busy_but_gone(r, name)) or (r.returncode == 0 and not r.stdout.strip()):
+    from ..containers import busy_but_gone
+
+    if (r.returncode != 0 and not busy_but_gone(r, name)) or (r.returncode == 0 and not r.stdout.strip()):
         return False
     status.remove(name)
     status.catalog_update(remove=(name,))

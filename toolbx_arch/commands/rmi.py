@@ -81,8 +81,10 @@ def rmi(names: list[str], *, force: bool, all_: bool) -> int:
         removing = []
     # Everything is checked: now delete.
     for row in removing:
-        r = runner.run(["podman", "rm", "-f", "-t", "0", row["Id"]], timeout=120)
-        if r.returncode != 0:
+        from ..containers import podman_rm
+
+        removed, r = podman_rm(row["Id"], force=True, stop_time=0)
+        if not removed:
             raise TbxError(f"could not remove container {row['Names'][0]}", details=r.stderr.strip()[-600:],
                            exit_code=EXIT_ENGINE)
         from .. import status

@@ -1,122 +1,20 @@
-"""Fast tests of the engine modules with a fake runner (no podman, no registry): skopeo's error
-classification, the fast `run` path, the podman create line, ensure_running and pull's clean-up."""
+"""The podman create line (isolation, binds, volumes) and ensure_running, with a fake runner."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 
 import pytest
 
 from toolbx_arch import arch as archmod
-from toolbx_arch import containers, execspec, hostspec, images, naming, runner, skopeo, status
+from toolbx_arch import containers, execspec, hostspec, naming, runner, status
 from toolbx_arch.errors import TbxError
+
+from .fakes import FakeRunner, done
 
 ARM = archmod.resolve("aarch64")
 X86 = archmod.resolve("x86_64")
-
-
-class FakeRunner:
-    """Records every argv; answers from (prefix -> CompletedProcess) rules, first match wins."""
-
-    def __init__(self, rules=None):
-        self.calls: list[list[str]] = []
-        self.rules = list(rules or [])
-
-    def __call__(self, args, **kw):
-        argv = [str(a) for a in args]
-        self.calls.append(argv)
-        for prefix, answer in self.rules:
-            if argv[: len(prefix)] == prefix:
-                return answer(argv) if callable(answer) else answer
-        return subprocess.CompletedProcess(argv, 0, "", "")
-
-    def ran(self, *prefix):
-        return [c for c in self.calls if c[: len(prefix)] == list(prefix)]
-
-
-def done(rc=0, out="", err=""):
-    return subprocess.CompletedProcess([], rc, out, err)
-
-
-# --- skopeo: errors -----------------------------------------------------------------------------
-
-@pytest.mark.parametrize("stderr,expect", [
-    ('time="x" level=fatal msg="… dial tcp: lookup reg.invalid: no such host"', "could not be found"),
-    ("connect: connection refused", "refused the connection"),
-    ("net/http: TLS handshake timeout", "cannot be reached"),
-    ("x509: certificate signed by unknown authority", "TLS connection"),
-    ("unauthorized: authentication required", "requires authentication"),
-    ("manifest unknown: manifest unknown", "has no manifest sha256:"),
-    ("something nobody has seen before", "skopeo failed"),
-])
-def test_every_skopeo_failure_has_a_reason_and_a_fix(stderr, expect, monkeypatch):
-    ref = naming.normalize("reg.example.org/x@sha256:" + "a" * 64)
-    e = skopeo.classify(stderr, ref, None)
-    assert expect in e.message and e.fix
-
-
-def test_an_unknown_tag_lists_the_tags_the_repository_has(monkeypatch):
-    fake = FakeRunner([(["skopeo", "list-tags"], done(out='{"Tags": ["12", "13"]}'))])
-    monkeypatch.setattr(runner, "run", fake)
-    e = skopeo.classify("manifest unknown", naming.normalize("reg.example.org/x:14"), None)
-    assert "has no tag '14'" in e.message and "12, 13" in e.details and e.fix
-
-
-# --- the fast run path ---------------------------------------------------------------------------
-
-@pytest.mark.parametrize("argv,applies", [
-    (["-c", "box", "uname", "-m"], True),
-    (["--container=box", "true"], True),
-    (["--container", "box", "true"], True),
-    (["-c", "", "true"], False),
-    (["-c", "-x", "true"], False),
-    (["-c", "a/b", "true"], False),
-    (["-c", "box"], False),
-    (["-c", "box", "--arch", "arm64", "true"], False),
-    (["--arch", "arm64", "true"], False),  # no container of that arch in the catalog
-    (["--arch", "s390x", "true"], True),   # exactly one
-    (["--arch=s390x", "true"], True),
-    (["--arch", "aarch64,s390x", "true"], False),
-])
-def test_fast_run_applies_only_to_its_exact_shape(argv, applies, monkeypatch):
-    from toolbx_arch import status
-
-    seen = []
-    monkeypatch.setattr(status, "catalog", lambda: {"box": "s390x"})  # not this host's real catalog
-    monkeypatch.setattr(execspec, "is_ready", lambda name: True)
-    monkeypatch.setattr(runner, "execvp", lambda a, env=None: seen.append(a))
-    execspec.fast_run(argv)
-    assert bool(seen) == applies
-    if applies:
-        assert seen[0][:2] == ["podman", "exec"] and "box" in seen[0]
-
-
-def test_fast_run_does_nothing_for_a_container_that_is_not_ready(monkeypatch):
-    seen = []
-    monkeypatch.setattr(execspec, "is_ready", lambda name: False)
-    monkeypatch.setattr(runner, "execvp", lambda a, env=None: seen.append(a))
-    execspec.fast_run(["-c", "box", "true"])
-    assert seen == []
-
-
-def test_exec_argv_runs_as_the_user_in_the_current_directory_inside_home(tmp_path, monkeypatch):
-    user = execspec.User("alice", 1000, 1000, "alice", str(tmp_path), "/bin/bash")
-    (tmp_path / "src").mkdir()
-    monkeypatch.chdir(tmp_path / "src")
-    monkeypatch.setenv("LANG", "C.UTF-8")
-    monkeypatch.setenv("SECRET_TOKEN", "x")
-    argv = execspec.exec_argv("box", ["make"], user=user, interactive=True, tty=False)
-    assert argv[:3] == ["podman", "exec", "--interactive"] and "--tty" not in argv
-    assert argv[argv.index("--user") + 1] == "alice"
-    assert argv[argv.index("--workdir") + 1] == str(tmp_path / "src")
-    envs = [argv[i + 1] for i, a in enumerate(argv) if a == "--env"]
-    assert "LANG=C.UTF-8" in envs and not any(e.startswith("SECRET_TOKEN") for e in envs)
-    assert argv[-2:] == ["box", "make"]
-    monkeypatch.chdir("/")
-    argv = execspec.exec_argv("box", ["make"], user=user, interactive=False, tty=False)
-    assert argv[argv.index("--workdir") + 1] == str(tmp_path)  # outside the home: the home
 
 
 # --- the podman create line -----------------------------------------------------------------------
@@ -198,7 +96,7 @@ def test_ensure_running_starts_registers_and_never_deletes_the_inits_files(tmp_p
     monkeypatch.setattr(registration, "register", lambda pid, line: registered.append(pid))
     monkeypatch.setattr(os.path, "isfile", lambda p: True)
     ready = iter([False, True])
-    monkeypatch.setattr(containers, "_ready", lambda name: next(ready, True))
+    monkeypatch.setattr(status, "is_ready", lambda name, unlocked_ok=False: next(ready, True))
     containers.ensure_running(_info(False))
     assert fake.ran("podman", "start", "box") and len(fake.ran("podman", "start")) == 1
     assert registered == [4242]
@@ -213,7 +111,7 @@ def test_ensure_running_reports_the_inits_reason_when_it_stops(tmp_path, monkeyp
     monkeypatch.setattr(runner, "run", FakeRunner([(["podman", "logs"], done(out="tbx-init: starting"))]))
     monkeypatch.setattr(registration, "register", lambda pid, line: None)
     monkeypatch.setattr(os.path, "isfile", lambda p: True)
-    monkeypatch.setattr(containers, "_ready", lambda name: False)
+    monkeypatch.setattr(status, "is_ready", lambda name, unlocked_ok=False: False)
     states = iter([_info(False), _info(True, started_at=1.0), _info(True, started_at=1.0)])
 
     def inspect(name):
@@ -228,29 +126,6 @@ def test_ensure_running_reports_the_inits_reason_when_it_stops(tmp_path, monkeyp
     with pytest.raises(TbxError) as e:
         containers.ensure_running(_info(False))
     assert "failed to initialise: /etc/passwd is a symbolic link in this image?[2J" in e.value.message
-
-
-# --- pull's clean-up ------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("failure", [KeyboardInterrupt, TbxError])
-def test_a_failed_pull_removes_only_its_own_private_name(failure, monkeypatch):
-    info = skopeo.ImageInfo(reference="reg.example.org/x:1", pinned="reg.example.org/x@sha256:" + "a" * 64,
-                            digest="sha256:" + "a" * 64, os="linux", architecture="arm64", variant="v8", created=None,
-                            layers=1, size=1, multi_arch=True, index_digest=None)
-    fake = FakeRunner()
-    monkeypatch.setattr(runner, "run", fake)
-    monkeypatch.setattr(runner, "require", lambda name: name)
-
-    def copy(info, a, dest, **kw):
-        assert dest.startswith(images.PULL_REPO + ":")
-        raise failure("interrupted") if failure is TbxError else failure()
-
-    monkeypatch.setattr(skopeo, "copy", copy)
-    with pytest.raises(failure):
-        images.pull("reg.example.org/x:1", ARM, info=info)
-    rmis = fake.ran("podman", "rmi")
-    assert len(rmis) == 1 and rmis[0][2:] == ["--ignore", rmis[0][-1]] and rmis[0][-1].startswith(images.PULL_REPO)
-    assert not fake.ran("podman", "tag") and not any("--force" in c for c in fake.calls)
 
 
 @pytest.mark.parametrize("spec,want", [
