@@ -1,4 +1,6 @@
-"""tbx command line: options and help text only. Work happens in ``commands/``.
+"""tbx command line: the typer commands (options and help text), and ``invoke``, which runs a
+command line through them and turns the framework's own exceptions into the top level's
+(``toplevel``). Work happens in ``commands/``; ``grammar`` holds the same options as a table.
 
 Imports of rich and pyelftools happen inside the commands that need them, so
 ``tbx --help`` and ``tbx run`` start fast.

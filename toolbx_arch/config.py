@@ -24,7 +24,6 @@ root's own, never one an inherited environment names). A file that another user 
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,8 +116,9 @@ def _merge(cfg: Config, path: Path) -> None:
         raise _bad(path, "", f"is not valid TOML ({type(e).__name__}: nested too deeply or too large)") from None
     for key, value in list(data.items()):
         if key not in _KEYS:
-            print(f"Warning: configuration file {path}: unknown key {key!r} ignored "
-                  f"(known: {', '.join(_KEYS)})", file=sys.stderr)
+            from .output import warn
+
+            warn(f"configuration file {path}: unknown key {key!r} ignored (known: {', '.join(_KEYS)})")
             del data[key]
             continue
         if not isinstance(value, _KEYS[key]):

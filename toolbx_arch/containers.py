@@ -252,11 +252,15 @@ def remove_by_create_id(create_id: str) -> None:
     for cid in ids:
         removed, rr = podman_rm(cid, force=True, stop_time=0)
         if not removed:
-            print(f"tbx: could not remove the half-made container {cid[:12]}: {rr.stderr.strip()[-300:]}\n"
-                  f"tbx: remove it with: podman rm -f {cid[:12]}", file=sys.stderr)
+            from .output import warn
+
+            warn(f"could not remove the half-made container {cid[:12]}: {rr.stderr.strip()[-300:]}\n"
+                 f"Remove it with: podman rm -f {cid[:12]}")
     if r.returncode != 0:
-        print(f"tbx: could not look for a half-made container to remove: {r.stderr.strip()[-300:]}\n"
-              f"tbx: check with: podman ps -a --filter label={naming.LABEL_CREATE_ID}={create_id}", file=sys.stderr)
+        from .output import warn
+
+        warn(f"could not look for a half-made container to remove: {r.stderr.strip()[-300:]}\n"
+             f"Check with: podman ps -a --filter label={naming.LABEL_CREATE_ID}={create_id}")
 
 
 # --- look-ups (podman CLI) -----------------------------------------------------------------------
@@ -396,7 +400,9 @@ def _restart(info: Info, why: str) -> None:
         n = len(info.exec_ids)
         raise TbxError(f"container {info.name} is running, but {why}: it must be restarted",
                        fix=f"podman restart {info.name}  (this ends the {n} command{'s' if n > 1 else ''} running in it)")
-    print(f"tbx: container {info.name}: {why}; restarting it", file=sys.stderr)
+    from .output import note
+
+    note(f"container {info.name}: {why}; restarting it")
     r = runner.run(["podman", "stop", "-t", "5", info.name], timeout=60)
     if r.returncode != 0:
         raise TbxError(f"container {info.name} could not be stopped", details=r.stderr.strip()[-800:],

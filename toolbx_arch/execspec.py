@@ -58,9 +58,9 @@ def exec_argv(name: str, command: list[str], *, user: User, interactive: bool, t
     if workdir is None:
         workdir, why = workdir_for(user)
         if why and notice:
-            import sys
+            from .output import note
 
-            print(f"tbx: running in {workdir}: {why}", file=sys.stderr)
+            note(f"running in {workdir}: {why}")
     argv = ["podman", "exec"]
     if interactive:
         argv.append("--interactive")

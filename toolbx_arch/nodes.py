@@ -197,39 +197,6 @@ def mapping(wanted: list[archmod.Arch], pairs: list[str], local: bool, configure
 
 # --- host keys -------------------------------------------------------------------------------
 
-def _host_patterns(node: Node) -> list[str]:
-    return [node.host] if node.port == 22 else [f"[{node.host}]:{node.port}"]
-
-
-def _glob(name: str, pattern: str) -> bool:
-    """OpenSSH's patterns: only * and ? are special ("[host]:port" is literal)."""
-    import re
-
-    rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(rx, name, re.IGNORECASE) is not None
-
-
-def _matches(field: str, names: list[str]) -> bool:
-    if field.startswith("|1|"):
-        import base64
-        import hashlib
-        import hmac
-
-        try:
-            salt, digest = (base64.b64decode(x) for x in field[3:].split("|", 1))
-        except ValueError:
-            return False
-        return any(hmac.new(salt, n.encode(), hashlib.sha1).digest() == digest for n in names)
-    hit = False
-    for pat in field.split(","):
-        if pat.startswith("!"):
-            if any(_glob(n, pat[1:]) for n in names):
-                return False
-        elif any(_glob(n, pat) for n in names):
-            hit = True
-    return hit
-
-
 def podman_known_hosts() -> Path:
     """The one known_hosts file podman's ssh client verifies against."""
     from . import paths
@@ -238,25 +205,10 @@ def podman_known_hosts() -> Path:
 
 
 def known_lines(node: Node, files: list[Path] | None = None) -> list[str]:
-    """The known_hosts lines (of podman's file) that give a key for the node; a revoked key does
-    not count."""
-    files = files or [podman_known_hosts()]
-    names = _host_patterns(node)
-    out = []
-    for f in files:
-        try:
-            text = f.read_text(errors="replace")
-        except OSError:
-            continue
-        for line in text.splitlines():
-            parts = line.split()
-            if not parts or parts[0].startswith("#") or parts[0] == "@revoked":
-                continue
-            if parts[0].startswith("@"):  # @cert-authority: ssh checks the host's certificate with it
-                parts = parts[1:]
-            if len(parts) >= 3 and _matches(parts[0], names):
-                out.append(line)
-    return out
+    """The lines of podman's known_hosts (or ``files``) that give a key for the node."""
+    from .knownhosts import lines_for
+
+    return lines_for(node.host, node.port, files or [podman_known_hosts()])
 
 
 def known_host(node: Node, files: list[Path] | None = None) -> bool:
@@ -270,17 +222,6 @@ def unknown_host_error(node: Node) -> tuple[str, str]:
             f"Verify the key it shows and accept it once: {node.ssh_target} -o UserKnownHostsFile={podman_known_hosts()} true")
 
 
-def _keys(lines: list[str]) -> set[tuple[str, str]]:
-    """(key type, base64 key) of known_hosts or ssh-keyscan lines (a marker such as @cert-authority
-    makes a line count for nothing here: podman's client does not check certificates)."""
-    out = set()
-    for line in lines:
-        parts = line.split()
-        if len(parts) >= 3 and not parts[0].startswith("@"):
-            out.add((parts[1], parts[2]))
-    return out
-
-
 def presented_keys(node: Node) -> set[tuple[str, str]] | None:
     """The host keys the node presents now (``ssh-keyscan``); None when it did not answer (then
     podman's own attempt says why)."""
@@ -288,6 +229,8 @@ def presented_keys(node: Node) -> set[tuple[str, str]] | None:
         r = runner.run(["ssh-keyscan", "-T", "5", "-p", str(node.port), node.host], timeout=15)
     except TbxError:
         return None
+    from .knownhosts import keys as _keys
+
     keys = _keys([ln for ln in r.stdout.splitlines() if ln and not ln.startswith("#")])
     return keys or None
 
@@ -303,8 +246,10 @@ def verify(node: Node, lines: list[str] | None = None) -> tuple[str, str] | None
     """(reason, fix) when podman must not connect to ``node``: no key listed for it in podman's
     known_hosts, or the node presents none of the listed keys. None: verified (or not answering,
     which podman then reports)."""
+    from .knownhosts import keys
+
     lines = known_lines(node) if lines is None else lines
-    listed = _keys(lines)
+    listed = keys(lines)
     if not listed:
         return unknown_host_error(node)
     if runner.which("ssh-keyscan") is None:  # no way to see the key podman would meet: refuse

@@ -1,5 +1,8 @@
 """One place that decides how results look: rich tables on a terminal, plain text elsewhere,
-JSON with --json. Concept modules never print; commands hand their data here."""
+JSON with --json, error messages (``print_error``), and the two kinds of message any module may
+give: ``warn`` (``Warning: …``) and ``note`` (``tbx: …``). Modules print nothing else on their own:
+commands hand their data here. ``json_errors`` is set by the entry point when the command line
+asked for JSON, so that errors come as JSON on stdout too."""
 
 from __future__ import annotations
 
@@ -40,7 +43,13 @@ def print_error(e: TbxError) -> None:
 
 
 def warn(msg: str) -> None:
+    """Something the user should know went wrong or is risky (stderr, ``Warning:``)."""
     print(f"Warning: {msg}", file=sys.stderr)
+
+
+def note(msg: str) -> None:
+    """What tbx did or decided on the user's behalf (stderr, ``tbx:``; scripts see it too)."""
+    print(f"tbx: {msg}", file=sys.stderr, flush=True)
 
 
 def info(msg: str) -> None:

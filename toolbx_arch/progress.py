@@ -25,8 +25,8 @@ def status(title: str) -> Iterator[Optional[Callable[[str], None]]]:
 def lines(title: str) -> Callable[[str], None]:
     """Print ``title`` on stderr and return a printer for the progress lines that follow, each
     with tbx's prefix (for logs: no terminal needed)."""
-    def say(line: str) -> None:
-        print(f"tbx: {line}", file=sys.stderr, flush=True)
+    from .output import note as say
+
 
     say(title)
     return say

@@ -163,5 +163,7 @@ def qualify(ref: str) -> str:
     res = resolve(ref, load(files, cache), ask=_ask if tty else None)
     if res is None:
         return ref
-    print(f"tbx: resolved the short name {ref!r} to {res.name} ({res.how})", file=sys.stderr)
+    from .output import note
+
+    note(f"resolved the short name {ref!r} to {res.name} ({res.how})")
     return res.name

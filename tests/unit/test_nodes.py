@@ -32,33 +32,6 @@ def hashed(name: str) -> str:
     return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(mac).decode()}"
 
 
-@pytest.mark.parametrize("line,known", [
-    (f"[box.example.org]:2222 {KEY}", True),
-    (f"box.example.org {KEY}", False),                        # port 22's entry is another host key
-    (f"[BOX.example.org]:2222 {KEY}", True),                  # host names are case-insensitive
-    (f"other,[box.example.org]:2222 {KEY}", True),
-    (f"[*.example.org]:2222 {KEY}", True),
-    (f"[*.example.org]:2222,![box.example.org]:2222 {KEY}", False),
-    (f"@revoked [box.example.org]:2222 {KEY}", False),
-    (f"@cert-authority [*.example.org]:2222 {KEY}", True),
-    (f"# [box.example.org]:2222 {KEY}", False),
-    ("[box.example.org]:2222", False),                        # no key
-    ("", False),
-])
-def test_known_hosts_lines(tmp_path, line, known):
-    f = tmp_path / "known_hosts"
-    f.write_text(line + "\n")
-    assert nodes.known_host(NODE, [f]) is known
-
-
-def test_hashed_known_hosts_entries_match(tmp_path):
-    f = tmp_path / "known_hosts"
-    f.write_text(f"{hashed('[other]:2222')} {KEY}\n")
-    assert not nodes.known_host(NODE, [f])
-    f.write_text(f"{hashed('[box.example.org]:2222')} {KEY}\n")
-    assert nodes.known_host(NODE, [f])
-
-
 def test_a_missing_known_hosts_file_is_not_knowing_the_host(tmp_path):
     assert not nodes.known_host(NODE, [tmp_path / "nothing"])
     reason, fix = nodes.unknown_host_error(NODE)

@@ -133,7 +133,7 @@ def multirun(command: list[str], *, arches: str, image: str | None, create_missi
     printer = output.PrefixPrinter([a.name for a in wanted], quiet=json_out)
     workdir, moved = execspec.workdir_for(execspec.invoking_user())  # where the local arches run
     if moved and not json_out and any(a.name not in on_node for a in wanted):
-        print(f"tbx: running in {workdir}: {moved}", file=sys.stderr)
+        output.note(f"running in {workdir}: {moved}")
     procs: dict = {}
     lock = threading.Lock()
     stopping = threading.Event()

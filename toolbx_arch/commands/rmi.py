@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from .. import images, naming, runner
+from .. import images, naming, output, runner
 from ..errors import EXIT_ENGINE, TbxError
 
 
@@ -76,7 +76,7 @@ def rmi(names: list[str], *, force: bool, all_: bool) -> int:
         busy = {r.get("ImageID") for r in removing}
         for n, iid in targets:
             if iid in busy:
-                print(f"tbx: keeping {n}: a container uses it (tbx rmi --all --force removes both)")
+                output.note(f"keeping {n}: a container uses it (tbx rmi --all --force removes both)")
         targets = [(n, iid) for n, iid in targets if iid not in busy]
         removing = []
     # Everything is checked: now delete.
