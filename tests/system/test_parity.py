@@ -238,7 +238,7 @@ def test_emulator_missing_from_the_recorded_path_is_reported(root, host, tmp_pat
 def test_a_killed_container_is_not_taken_for_ready(arm_box, root):
     """Readiness is the init's lock, not a file: after SIGKILL the next run restarts and
     re-registers instead of exec'ing into a dead container."""
-    from toolbx_arch import execspec
+    from toolbx_arch import status
 
     assert root.tbx("run", "-c", arm_box, "true").rc == 0
     assert status.is_ready(arm_box) is True
