@@ -147,7 +147,7 @@ def test_native_container_is_used_when_arch_is_omitted(root, host, cleanup):
 
 # --- shortcomings of the upstream series ----------------------------------------------------
 
-def test_s1_no_host_binfmt_entry_is_needed(arm_box, root):
+def test_no_host_binfmt_entry_is_needed(arm_box, root):
     from toolbx_arch import binfmt
     from toolbx_arch.arch import resolve
 
@@ -156,7 +156,7 @@ def test_s1_no_host_binfmt_entry_is_needed(arm_box, root):
     assert r.out.strip() == "aarch64"
 
 
-def test_s2_enter_with_arch_never_enters_or_creates_another_arch(root, host, cleanup):
+def test_enter_with_arch_never_enters_or_creates_another_arch(root, host, cleanup):
     cleanup(root, "debian-12")
     root.rm_containers("debian-12", "debian-12-arm64")
     assert root.tbx("create", "--arch", "x86_64", "--image", host.index_ref, "-y", "--no-tls-verify").rc == 0
@@ -168,7 +168,7 @@ def test_s2_enter_with_arch_never_enters_or_creates_another_arch(root, host, cle
     assert root.containers() == before
 
 
-def test_s4_local_images_are_arch_checked(root, host, name):
+def test_local_images_are_arch_checked(root, host, name):
     assert root.tbx("image", "pull", host.index_ref, "--arch", "x86_64", "--no-tls-verify").rc == 0
     liar = "localhost/tbxt-liar:1-arm64"  # where an arm64 copy of localhost/tbxt-liar:1 would live
     assert root.podman("tag", host.index_ref, liar).rc == 0
@@ -180,7 +180,7 @@ def test_s4_local_images_are_arch_checked(root, host, name):
         root.podman("rmi", liar)
 
 
-def test_s5_s9_an_s390x_image_asked_as_arm64_names_s390x(root, host):
+def test_an_s390x_image_asked_as_arm64_names_s390x(root, host):
     ref = host["TBX_TEST_S390X_REF"]
     before = root.images_state()
     r = root.tbx("image", "pull", ref, "--arch", "arm64", "--no-tls-verify")
@@ -189,14 +189,14 @@ def test_s5_s9_an_s390x_image_asked_as_arm64_names_s390x(root, host):
     assert root.images_state() == before
 
 
-def test_s9_bad_names_are_reported_before_host_checks(root, host):
+def test_bad_names_are_reported_before_host_checks(root, host):
     r = root.tbx("create", "Bad Name", "--arch", "s390x", "--image", host.index_ref, "-y")
     assert r.rc == 1 and "container name 'Bad Name' is not valid" in r.err
     r = root.tbx("create", "--arch", "s390x", "--distro", "fedora", "--release", "44-aarch64", "-y")
     assert r.rc == 1 and "release '44-aarch64' is not valid for fedora" in r.err
 
 
-def test_s7_emulator_reached_through_an_absolute_symlink(root, host, tmp_path, cleanup, root_config):
+def test_emulator_reached_through_an_absolute_symlink(root, host, tmp_path, cleanup, root_config):
     name = "tbxt-symlink"
     cleanup(root, name)
     root.rm_containers(name)
