@@ -1,5 +1,6 @@
-"""binfmt_misc: parse the host's entries (read only) and compute the registration line that the
-init script writes into the container's own, private instance."""
+"""binfmt_misc: parse the host's entries (read only), compute the registration line that the
+init script writes into the container's own, private instance, and pick the binfmt mode (private
+registration, or the host's own entries on kernels older than 6.7) with the fixes host mode needs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Facts about the host: distribution family, kernel version, install commands. No printing."""
+"""Facts about the host: distribution family, kernel version, install commands, subordinate id
+ranges, the OCI runtime containers.conf names, and the podman and skopeo versions. No printing."""
 
 from __future__ import annotations
 

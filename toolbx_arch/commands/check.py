@@ -1,4 +1,5 @@
-"""``tbx check``: the readiness report per architecture, as a table or JSON, with a fix per problem."""
+"""``tbx check``: the readiness report per architecture, as a table or JSON, with a fix per problem;
+the rows of arches mapped to a podman connection, and each emulator's QEMU version."""
 
 from __future__ import annotations
 
