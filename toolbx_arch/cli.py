@@ -105,6 +105,12 @@ ConnOpt = typer.Option(None, "--connection", metavar="ARCH=NAME", autocompletion
                        help="Run ARCH on the machine of podman connection NAME, natively (repeatable; over the "
                             "configuration's [connections]).")
 LocalOpt = typer.Option(False, "--local", help="Everything here: ignore connections.")
+SyncOpt = typer.Option(True, "--sync/--no-sync",
+                       help="On a connection's machine: ship the current directory first, and copy back what the "
+                            "command made or changed there (default); --no-sync: neither.")
+SyncDeletionsOpt = typer.Option(False, "--sync-deletions",
+                                help="On a connection's machine: also delete here the shipped files the command "
+                                     "deleted there (by default that is only reported).")
 FallbackOpt = typer.Option(False, "--fallback-local",
                            help="When an arch's machine does not answer, run that arch here (emulated) instead of failing it.")
 
@@ -178,11 +184,24 @@ def enter(
     arch: Optional[str] = ArchOpt,
     distro: Optional[str] = typer.Option(None, "--distro", "-d", metavar="DISTRO", help="Find the container by distribution."),
     release: Optional[str] = typer.Option(None, "--release", "-r", metavar="RELEASE", help="Find the container by release."),
+    image: Optional[str] = typer.Option(None, "--image", "-i", metavar="REF",
+                                        help="On a connection's machine: the image of the container there."),
+    connection: Optional[List[str]] = ConnOpt,
+    local: bool = LocalOpt,
+    sync: bool = SyncOpt,
+    sync_deletions: bool = SyncDeletionsOpt,
 ) -> None:
-    """Start a container if needed and open an interactive shell in it as you."""
+    """Start a container if needed and open an interactive shell in it as you.
+
+    With --arch A, where A has a podman connection (--connection A=NAME, or the configuration's
+    [connections]): a login shell in A's tbx container on that machine, on a real terminal, in
+    the shipped copy of the current directory; on leaving it, what was made or changed there
+    comes back as after tbx run, and the shell's exit status is tbx's. --local stays here.
+    """
     from .commands.enter import enter as cmd
 
-    raise typer.Exit(cmd(name=name, arch=arch, distro=distro, release=release))
+    raise typer.Exit(cmd(name=name, arch=arch, distro=distro, release=release, image=image,
+                         connections=connection or [], local=local, sync=sync, sync_deletions=sync_deletions))
 
 
 @app.command(context_settings={"allow_interspersed_args": False},
@@ -204,8 +223,8 @@ def run(
     connection: Optional[List[str]] = ConnOpt,
     local: bool = LocalOpt,
     fallback_local: bool = FallbackOpt,
-    sync: bool = typer.Option(True, "--sync/--no-sync",
-                              help="On a connection's machine: ship the current directory first (default)."),
+    sync: bool = SyncOpt,
+    sync_deletions: bool = SyncDeletionsOpt,
 ) -> None:
     """Run a command in a container; its exit code is passed through (126 not executable, 127 not found).
 
@@ -213,14 +232,19 @@ def run(
     [connections]) runs on that machine, natively, in a tbx container there, made on first use
     from the image of your local container of that arch (or --image) and kept for later runs
     (tbx list --connection NAME). The current directory is shipped into it first, under the same
-    path (--no-sync skips that); the command runs there as root of the node user's rootless
-    podman. No home directory is shared with a remote machine, and nothing else of this host.
+    path; the command runs there as root of the node user's rootless podman, and the files it made
+    or changed there come back into the current directory (a file changed here meanwhile is kept,
+    the node's version written beside it as FILE.from-NODE; deletions are reported, and applied
+    with --sync-deletions). --no-sync skips both directions. Several connections for an arch
+    (ARCH=A,B, or a list in [connections]): the first that answers is used. No home directory is
+    shared with a remote machine, and nothing else of this host.
     """
     from .commands.run import run as cmd
 
     raise typer.Exit(cmd(command, container=container, arch=arch, image=image, distro=distro, release=release,
                          create_missing=create_missing, jobs=jobs, json_out=json_out, tls_verify=tls_verify,
-                         connections=connection or [], local=local, fallback_local=fallback_local, sync=sync))
+                         connections=connection or [], local=local, fallback_local=fallback_local, sync=sync,
+                         sync_deletions=sync_deletions))
 
 
 @app.command(short_help="Build a multi-arch image: no root, no host binfmt entry.")
@@ -301,11 +325,14 @@ def rm(
                                                 help="Containers to remove."),
     force: bool = typer.Option(False, "--force", "-f", help="Remove running containers too."),
     all_: bool = typer.Option(False, "--all", "-a", help="Remove every tbx container."),
+    connection: Optional[str] = typer.Option(None, "--connection", metavar="NAME",
+                                             autocompletion=lambda incomplete: _complete_conn_name(incomplete),
+                                             help="Remove tbx containers on the machine of podman connection NAME."),
 ) -> None:
-    """Remove tbx containers."""
+    """Remove tbx containers (here, or on a podman connection's machine with --connection)."""
     from .commands.rm import rm as cmd
 
-    raise typer.Exit(cmd(names or [], force=force, all_=all_))
+    raise typer.Exit(cmd(names or [], force=force, all_=all_, connection=connection))
 
 
 @app.command(short_help="Remove images tbx stored.")

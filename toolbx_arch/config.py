@@ -8,7 +8,8 @@
     binfmt_mode = "auto"                     # private (Linux >= 6.7), host (the host's entries), auto
 
     [connections]                            # arch -> podman connection of a machine running it natively
-    aarch64 = "arm-node"
+    aarch64 = "arm-node"                     # or a list: the first that answers is used
+    s390x = ["z-a", "z-b"]
 
     [images]                                 # per distro, or per distro:release
     "debian" = "quay.io/toolbx-images/debian-toolbox:{release}"
@@ -49,7 +50,7 @@ class Config:
     host_emulators: bool = True         # false: the host's qemu-*-static are not considered
     binfmt_mode: str | None = None      # auto (default), private or host; TBX_BINFMT_MODE overrides
     images: dict[str, str] = field(default_factory=dict)
-    connections: dict[str, str] = field(default_factory=dict)   # arch -> podman connection name
+    connections: dict[str, list[str]] = field(default_factory=dict)   # arch -> podman connection names, in order
     files: tuple[str, ...] = ()
 
     def image_for(self, distro: str, release: str | None) -> str | None:
@@ -156,9 +157,11 @@ def _merge(cfg: Config, path: Path) -> None:
             if archmod.lookup(k) is None:
                 raise _bad(path, f"connections.{k}", f"connections: architecture {k!r} is not supported "
                            f"(supported: {archmod.supported_summary()})")
-            if not isinstance(v, str) or not v:
-                raise _bad(path, f"connections.{k}", f"connections.{k!r} must be a podman connection name")
-            cfg.connections[archmod.lookup(k).name] = v
+            names = [v] if isinstance(v, str) else v
+            if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+                raise _bad(path, f"connections.{k}", f"connections.{k!r} must be a podman connection name, or a "
+                           "list of them (the first that answers is used)")
+            cfg.connections[archmod.lookup(k).name] = list(names)
     cfg.files += (str(path),)
 
 

@@ -72,7 +72,7 @@ def _run_args(argv: list[str]):
               create_missing=flag(values, "create_missing"), json_out=flag(values, "json_out"),
               tls_verify=values["tls_verify"][-1] if "tls_verify" in values else None,
               local=flag(values, "local"), fallback_local=flag(values, "fallback_local"),
-              sync=flag(values, "sync", True))
+              sync=flag(values, "sync", True), sync_deletions=flag(values, "sync_deletions"))
     return command, kw
 
 

@@ -74,7 +74,14 @@ OPTIONS: dict[str, dict[str, tuple[str, bool, bool | None]]] = {
         "--distro": ("distro", True, None),
         "-d": ("distro", True, None),
         "--release": ("release", True, None),
-        "-r": ("release", True, None)},
+        "-r": ("release", True, None),
+        "--image": ("image", True, None),
+        "-i": ("image", True, None),
+        "--connection": ("connection", True, None),
+        "--local": ("local", False, True),
+        "--sync": ("sync", False, True),
+        "--no-sync": ("sync", False, False),
+        "--sync-deletions": ("sync_deletions", False, True)},
     "image inspect": {
         "--arch": ("arch", True, None),
         "--platform": ("arch", True, None),
@@ -103,7 +110,8 @@ OPTIONS: dict[str, dict[str, tuple[str, bool, bool | None]]] = {
         "--force": ("force", False, True),
         "-f": ("force", False, True),
         "--all": ("all_", False, True),
-        "-a": ("all_", False, True)},
+        "-a": ("all_", False, True),
+        "--connection": ("connection", True, None)},
     "rmi": {
         "--force": ("force", False, True),
         "-f": ("force", False, True),
@@ -130,14 +138,15 @@ OPTIONS: dict[str, dict[str, tuple[str, bool, bool | None]]] = {
         "--local": ("local", False, True),
         "--fallback-local": ("fallback_local", False, True),
         "--sync": ("sync", False, True),
-        "--no-sync": ("sync", False, False)},
+        "--no-sync": ("sync", False, False),
+        "--sync-deletions": ("sync_deletions", False, True)},
 }
 
 # What each fast path reads itself, and what it leaves to the CLI (both together: every option).
 FAST = {
     "run": frozenset(("--arch", "--platform", "--image", "-i", "--jobs", "-j", "--connection", "--tls-verify",
                       "--no-tls-verify", "--sync", "--no-sync", "--local", "--fallback-local", "--create",
-                      "--json", "-c", "--container")),
+                      "--json", "-c", "--container", "--sync-deletions")),
     "create": frozenset(("--arch", "--platform", "--image", "-i", "--userns", "--cpu", "-y", "--assumeyes")),
     "list": frozenset(("--json", "-c", "--containers", "-i", "--images", "-a", "--all", "--arch", "--platform")),
     "rm": frozenset(("-f", "--force")),
@@ -148,8 +157,9 @@ LEFT_TO_CLI = {
     "create": frozenset(("--distro", "-d", "--release", "-r", "--authfile", "--tls-verify", "--no-tls-verify",
                          "--emulator", "--volume", "-v")),
     "list": frozenset(("--connection",)),
-    "rm": frozenset(("--all", "-a")),
-    "enter": frozenset(("--distro", "-d", "--release", "-r")),
+    "rm": frozenset(("--all", "-a", "--connection")),
+    "enter": frozenset(("--distro", "-d", "--release", "-r", "--image", "-i", "--connection", "--local", "--sync",
+                        "--no-sync", "--sync-deletions")),
 }
 
 

@@ -83,7 +83,10 @@ def connections() -> dict[str, Node]:
     if r.returncode != 0:
         raise TbxError("listing podman's connections failed", details=r.stderr.strip()[-400:],
                        fix="Check: podman system connection ls")
-    return {c["Name"]: Node(c["Name"], c.get("URI", ""), c.get("Identity", "")) for c in json.loads(r.stdout or "[]")}
+    known = {c["Name"]: Node(c["Name"], c.get("URI", ""), c.get("Identity", ""))
+             for c in json.loads(r.stdout or "[]")}
+    forget_missing(known)
+    return known
 
 
 def _from_files(name: str) -> Node | None:
@@ -129,19 +132,21 @@ def _from_files(name: str) -> Node | None:
 
 # --- mapping arches to connections -------------------------------------------------------------
 
-def parse_pairs(pairs: list[str]) -> dict[archmod.Arch, str]:
-    """``--connection ARCH=NAME`` values (repeatable); every arch alias works."""
-    out: dict[archmod.Arch, str] = {}
+def parse_pairs(pairs: list[str]) -> dict[archmod.Arch, list[str]]:
+    """``--connection ARCH=NAME[,NAME…]`` values (repeatable); every arch alias works. Several
+    names: the first that answers is used."""
+    out: dict[archmod.Arch, list[str]] = {}
     for p in pairs:
-        a, sep, name = p.partition("=")
-        if not sep or not a.strip() or not name.strip():
+        a, sep, names = p.partition("=")
+        got = [n.strip() for n in names.split(",")]
+        if not sep or not a.strip() or not all(got):
             raise TbxError(f"--connection {p!r} is not ARCH=NAME",
                            fix="Write it as --connection aarch64=arm-node (podman system connection ls lists names)")
         arch = archmod.resolve(a.strip())
-        if arch in out and out[arch] != name.strip():
-            raise TbxError(f"--connection maps {arch.name} twice ({out[arch]} and {name.strip()})",
-                           fix="Give one connection per architecture")
-        out[arch] = name.strip()
+        if arch in out and out[arch] != got:
+            raise TbxError(f"--connection maps {arch.name} twice ({','.join(out[arch])} and {','.join(got)})",
+                           fix="Give the connections of an arch once: --connection ARCH=FIRST,SECOND")
+        out[arch] = got
     return out
 
 
@@ -153,21 +158,22 @@ def no_such_connection(name: str, known: dict[str, Node], what: str = "") -> Tbx
                         "ssh://USER@HOST[:PORT]/run/user/UID/podman/podman.sock")
 
 
-def mapping(wanted: list[archmod.Arch], pairs: list[str], local: bool, configured: dict[str, str],
-            unusable: dict | None = None) -> dict[archmod.Arch, Node]:
-    """The connection for each wanted arch that has one: --connection over the configuration's
-    [connections]; --local: none. An unknown (or non-ssh) connection is refused here, listing
-    podman's; with ``unusable`` (tbx check) it is recorded there instead, as {arch: (name, TbxError)}."""
+def mapping(wanted: list[archmod.Arch], pairs: list[str], local: bool, configured: dict[str, list[str]],
+            unusable: dict | None = None) -> dict[archmod.Arch, list[Node]]:
+    """The connections for each wanted arch that has them, in order (the first that answers is
+    used): --connection over the configuration's [connections]; --local: none. An unknown (or
+    non-ssh) connection is refused here, listing podman's; with ``unusable`` (tbx check) it is
+    recorded there instead, as {arch: (name, TbxError)}."""
     given = parse_pairs(pairs)
     if local and given:
         raise TbxError("--local and --connection contradict each other", fix="Give one of them")
     if local:
         return {}
-    chosen: dict[archmod.Arch, str] = {}
-    for key, name in configured.items():
+    chosen: dict[archmod.Arch, list[str]] = {}
+    for key, names in configured.items():
         a = archmod.resolve(key)
         if a in wanted:
-            chosen[a] = name
+            chosen[a] = [names] if isinstance(names, str) else list(names)
     chosen.update({a: n for a, n in given.items() if a in wanted})
     extra = [a.name for a in given if a not in wanted]
     if extra:
@@ -175,24 +181,56 @@ def mapping(wanted: list[archmod.Arch], pairs: list[str], local: bool, configure
                        fix="Add the arch to --arch, or drop its --connection")
     if not chosen:
         return {}
-    known = {n: node for n in set(chosen.values()) if (node := _from_files(n)) is not None}
-    if len(known) < len(set(chosen.values())):
+    names = {n for ns in chosen.values() for n in ns}
+    known = {n: node for n in names if (node := _from_files(n)) is not None}
+    if len(known) < len(names):
         known = connections()
     out = {}
-    for a, name in chosen.items():
+    for a, ns in chosen.items():
         err = None
-        if name not in known:
-            err = no_such_connection(name, known, f" (for {a.name})")
-        elif known[name].scheme != "ssh":
-            err = TbxError(f"connection {name} is {known[name].scheme}://, not ssh://; tbx uses ssh connections only",
-                           fix=f"Add one over ssh: podman system connection add {name}-ssh ssh://USER@HOST/…")
+        for name in ns:
+            if name not in known:
+                err = no_such_connection(name, known, f" (for {a.name})")
+            elif known[name].scheme != "ssh":
+                err = TbxError(f"connection {name} is {known[name].scheme}://, not ssh://; tbx uses ssh connections "
+                               f"only", fix=f"Add one over ssh: podman system connection add {name}-ssh ssh://USER@HOST/…")
+            if err is not None:
+                break
         if err is None:
-            out[a] = known[name]
+            out[a] = [known[n] for n in ns]
         elif unusable is None:
             raise err
         else:
-            unusable[a] = (name, err)
+            unusable[a] = (ns[0] if len(ns) == 1 else ",".join(ns), err)
     return out
+
+
+def pick(plan: dict[archmod.Arch, list[Node]], states: dict[str, "State"]):
+    """Per arch: (the nodes to use, in order, starting with the first that answered, and the
+    states of those skipped before it); no node answering: ([], every state)."""
+    out = {}
+    for a, ns in plan.items():
+        skipped = []
+        for i, n in enumerate(ns):
+            if states[n.name].reachable:
+                out[a] = ([m for m in ns[i:] if states[m.name].reachable], skipped)
+                break
+            skipped.append(states[n.name])
+        else:
+            out[a] = ([], skipped)
+    return out
+
+
+def down_error(a: archmod.Arch, skipped: list["State"]) -> tuple[str, str, str | None]:
+    """(message, fix, details) when no node of ``a`` answers: one line per node."""
+    if len(skipped) == 1:
+        return skipped[0].error, skipped[0].fix, None
+    return (f"none of the {len(skipped)} nodes for {a.name} answers",
+            skipped[0].fix, "\n".join(f"{s.node.name}: {s.error} (fix: {s.fix})" for s in skipped))
+
+
+def all_nodes(plan: dict[archmod.Arch, list[Node]]) -> list[Node]:
+    return list({n.name: n for ns in plan.values() for n in ns}.values())
 
 
 # --- host keys -------------------------------------------------------------------------------
@@ -308,6 +346,18 @@ def raise_if_unreachable(r, node: Node, exit_code: int = 1) -> None:
         raise TbxError(reason, fix=fix, exit_code=exit_code)
 
 
+def verified(name: str) -> Node:
+    """The connection ``name`` (one of podman's), its host key checked; a TbxError otherwise."""
+    known = connections()
+    if name not in known:
+        raise no_such_connection(name, known)
+    node = known[name]
+    bad = verify(node)
+    if bad:
+        raise TbxError(bad[0], fix=bad[1])
+    return node
+
+
 def probe(node: Node) -> State:
     """Ask the node for its arch and podman version; unreachable: the reason and a fix."""
     bad = verify(node)
@@ -346,12 +396,13 @@ def wrong_arch(a: archmod.Arch, s: State) -> TbxError:
                         f"{s.arch.name}={s.node.name}), or name a node that runs {a.name}")
 
 
-def check_arches(plan: dict[archmod.Arch, Node], states: dict[str, State]) -> None:
+def check_arches(plan: dict[archmod.Arch, list[Node]], states: dict[str, State]) -> None:
     """Refuse a mapping to a node of another arch (a node that answered)."""
-    for a, node in plan.items():
-        s = states.get(node.name)
-        if s is not None and s.reachable and s.arch is not None and s.arch != a:
-            raise wrong_arch(a, s)
+    for a, ns in plan.items():
+        for node in ns:
+            s = states.get(node.name)
+            if s is not None and s.reachable and s.arch is not None and s.arch != a:
+                raise wrong_arch(a, s)
 
 
 # --- the node's arch, remembered --------------------------------------------------------------
@@ -369,7 +420,7 @@ def _host_key(lines: list[str]) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def remembered_arches(plan: dict[archmod.Arch, Node]) -> dict[str, State]:
+def remembered_arches(plan: dict[archmod.Arch, list[Node]]) -> dict[str, State]:
     """States for nodes whose arch was seen before under the same URI and host key: a run needs
     no round trip just to learn it again (the machine cannot change without its key changing,
     which ssh would refuse). Nodes not remembered are asked, and remembered."""
@@ -378,7 +429,7 @@ def remembered_arches(plan: dict[archmod.Arch, Node]) -> dict[str, State]:
     cache = load_cache(_cache_path())
     states: dict[str, State] = {}
     ask = []
-    for node in {n.name: n for n in plan.values()}.values():
+    for node in all_nodes(plan):
         c = cache.get(node.name) or {}
         lines = known_lines(node)
         bad = verify(node, lines)  # every run: the key podman will meet must be the listed one
@@ -392,6 +443,18 @@ def remembered_arches(plan: dict[archmod.Arch, Node]) -> dict[str, State]:
     states.update(fresh)
     remember(fresh.values())
     return states
+
+
+def forget_missing(known: dict[str, Node]) -> None:
+    """Follow podman's connections: a node no longer among them (``podman system connection rm``)
+    is dropped from the cache, and so is one whose URI changed."""
+    from .status import load_cache, store_cache
+
+    path = _cache_path()
+    cache = load_cache(path)
+    kept = {n: c for n, c in cache.items() if n in known and c.get("uri") == known[n].uri}
+    if kept != cache:
+        store_cache(path, kept)
 
 
 def remember(states) -> None:

@@ -162,7 +162,9 @@ def _where_cell(r) -> str:
         return f"{w['connection']}: not answering"
     if w.get("arch") != r.arch:
         return f"{w['connection']}: runs {w.get('arch')}"
-    return f"remote native via {w['connection']} (podman {w.get('podman') or '?'})"
+    skipped = ", ".join(w.get("skipped") or [])
+    return f"remote native via {w['connection']} (podman {w.get('podman') or '?'})" + \
+        (f"; {skipped} not answering" if skipped else "")
 
 
 def render_check(report) -> None:

@@ -83,11 +83,13 @@ def test_connection_failures_are_told_from_the_commands_own_exit_125():
 
 def test_connection_values():
     got = nodes.parse_pairs(["arm64=arm-node", "x86_64=big"])
-    assert got == {arch.resolve("aarch64"): "arm-node", arch.resolve("amd64"): "big"}
-    assert nodes.parse_pairs(["aarch64=n", "arm64=n"]) == {arch.resolve("aarch64"): "n"}
-    for bad in ("aarch64", "=n", "aarch64=", "aarch64=a,arm64=b"):
+    assert got == {arch.resolve("aarch64"): ["arm-node"], arch.resolve("amd64"): ["big"]}
+    assert nodes.parse_pairs(["aarch64=n", "arm64=n"]) == {arch.resolve("aarch64"): ["n"]}
+    # several nodes for an arch: the first that answers is used
+    assert nodes.parse_pairs(["aarch64=a,b"]) == {arch.resolve("aarch64"): ["a", "b"]}
+    for bad in ("aarch64", "=n", "aarch64=", "aarch64=a,arm64=b", "aarch64=a,,b"):
         with pytest.raises(TbxError):
-            nodes.parse_pairs(bad.split(","))
+            nodes.parse_pairs(bad.split(",") if bad.count("=") > 1 else [bad])
     with pytest.raises(TbxError) as e:
         nodes.parse_pairs(["sparc=n"])
     assert "aarch64" in e.value.message or "aarch64" in (e.value.fix or "") or "supported" in e.value.message
@@ -111,8 +113,11 @@ def test_the_configuration_maps_arches(tmp_path, monkeypatch, as_user):
     (tmp_path / "tbx").mkdir()
     f = tmp_path / "tbx" / "config.toml"
     f.write_text('[connections]\narm64 = "arm-node"\n')
-    assert config.load().connections == {"aarch64": "arm-node"}
-    for bad in ('[connections]\nsparc = "n"\n', '[connections]\naarch64 = 3\n', 'connections = "n"\n'):
+    assert config.load().connections == {"aarch64": ["arm-node"]}
+    f.write_text('[connections]\narm64 = ["arm-a", "arm-b"]\n')
+    assert config.load().connections == {"aarch64": ["arm-a", "arm-b"]}
+    for bad in ('[connections]\nsparc = "n"\n', '[connections]\naarch64 = 3\n', 'connections = "n"\n',
+                '[connections]\naarch64 = []\n', '[connections]\naarch64 = ["a", 3]\n'):
         f.write_text(bad)
         with pytest.raises(TbxError) as e:
             config.load()
@@ -124,7 +129,7 @@ def test_what_a_run_ships(tmp_path):
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "b.txt").write_text("bb")
     os.symlink("a.txt", tmp_path / "link")
-    paths = remote.files_to_sync(str(tmp_path))
+    paths = remote.files_to_sync(str(tmp_path)).paths
     assert paths == ["d", "link", "a.txt", "d/b.txt"] or sorted(paths) == ["a.txt", "d", "d/b.txt", "link"]
     buf = io.BytesIO()
 
@@ -170,3 +175,19 @@ def test_without_ssh_keyscan_a_node_is_refused_not_trusted(tmp_path, monkeypatch
     monkeypatch.setattr(runner, "which", lambda name: None if name == "ssh-keyscan" else "/usr/bin/" + name)
     reason, fix = nodes.verify(NODE)
     assert "ssh-keyscan is not installed" in reason and "openssh-client" in fix
+
+
+def test_the_first_node_that_answers_is_picked_and_the_others_are_said():
+    a = arch.resolve("aarch64")
+    n1, n2, n3 = (nodes.Node(n, f"ssh://u@{n}/s") for n in ("a", "b", "c"))
+    states = {"a": nodes.State(n1, error="a: refused", fix="start sshd"), "b": nodes.State(n2, a),
+              "c": nodes.State(n3, a)}
+    (use, skipped), = nodes.pick({a: [n1, n2, n3]}, states).values()
+    assert [n.name for n in use] == ["b", "c"] and [s.node.name for s in skipped] == ["a"]
+    states["b"] = nodes.State(n2, error="b: timeout", fix="check b")
+    states["c"] = nodes.State(n3, error="c: refused", fix="check c")
+    (use, skipped), = nodes.pick({a: [n1, n2, n3]}, states).values()
+    assert use == [] and len(skipped) == 3
+    msg, fix, details = nodes.down_error(a, skipped)
+    assert msg == "none of the 3 nodes for aarch64 answers" and details.splitlines() == [
+        "a: a: refused (fix: start sshd)", "b: b: timeout (fix: check b)", "c: c: refused (fix: check c)"]

@@ -392,20 +392,24 @@ def _plan_nodes(wanted: list[archmod.Arch], plats: list[Platform], pairs: list[s
     plan = nodes.mapping(wanted, pairs, local, load().connections)
     if not plan:
         return {}
-    states = nodes.probe_all(list(plan.values()))
+    states = nodes.probe_all(nodes.all_nodes(plan))
     nodes.remember(states.values())
     nodes.check_arches(plan, states)
     by_arch = dict(zip((a.name for a in wanted), plats))
     out = {}
-    for a, node in plan.items():
-        s, p = states[node.name], by_arch[a.name]
-        if s.reachable:
-            out[a.name] = node
-            p.where = node.name
+    for a, (use, skipped) in nodes.pick(plan, states).items():
+        p = by_arch[a.name]
+        if use:
+            out[a.name] = use[0]
+            p.where = use[0].name
+            for s in skipped:
+                output.note(f"{a.name}: {s.error}; building on {use[0].name}")
         elif fallback_local:
-            p.fallback = s.error
+            p.fallback = "; ".join(s.error for s in skipped)
         else:
-            p.where, p.status, p.error, p.fix = node.name, "failed", s.error, s.fix
+            msg, fix, details = nodes.down_error(a, skipped)
+            p.where, p.status, p.fix = ",".join(s.node.name for s in skipped), "failed", fix
+            p.error = msg + (": " + "; ".join(details.splitlines()) if details else "")
     return out
 
 
@@ -426,6 +430,18 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
     host_arch = archmod.host()
     plats = [Platform(a.name, a.oci_arch, a.platform, arch_image(ref, a)) for a in wanted]
     on_node = _plan_nodes(wanted, plats, list(connections), local, fallback_local)
+    failed = [p.arch for p in plats if p.status == "failed"]
+    if failed and not keep_going:  # nothing could be assembled: build nothing
+        for p in plats:
+            if p.status == "pending":
+                p.status, p.error = "skipped", (f"not built: {', '.join(failed)} failed before starting, so nothing "
+                                                "could be assembled (--keep-going builds the others anyway)")
+        if json_out:
+            output.print_json({"schema": SCHEMA, "tag": str(ref), "assembled": False, "index_digest": None,
+                               "pushed": False, "platforms": [p.as_dict() for p in plats]})
+        else:
+            _render(plats, ref, False, False, None)
+        return 1
     here = [a for p, a in zip(plats, wanted) if a.name not in on_node and p.status == "pending"]
     lines = _registration_lines(here, host_arch)
     base_args = []

@@ -22,7 +22,7 @@ def check(arches: list[str] | None, *, json_out: bool = False, connections: list
         unusable: dict = {}  # a connection that does not exist: that arch's problem, not the whole check's
         plan = nodes.mapping([archmod.resolve(r.arch) for r in report.arches], list(connections), False,
                              cfg.connections, unusable)
-        states = nodes.probe_all(list(plan.values()))
+        states = nodes.probe_all(nodes.all_nodes(plan))
         nodes.remember(states.values())
         add_nodes(report, plan, states, arches, unusable)
     if json_out:
@@ -68,16 +68,23 @@ def add_nodes(report: readiness.Report, plan: dict, states: dict, arch_names: li
         on_node(by_name[a.name], {"connection": name, "uri": None, "reachable": False, "arch": None, "oci_arch": None,
                                   "podman": None, "error": err.message, "fix": err.fix},
                 readiness.Problem(err.message, err.fix or ""))
-    for a, node in plan.items():
+    from ..nodes import down_error, pick
+
+    for a, (use, skipped) in pick(plan, states).items():
         if a.name not in by_name:
             continue
-        s = states[node.name]
+        s = states[use[0].name] if use else skipped[0]
         problem = None
-        if not s.reachable:
-            problem = readiness.Problem(s.error, s.fix)
+        if not use:
+            msg, fix, details = down_error(a, skipped)
+            problem = readiness.Problem(msg + (": " + "; ".join(details.splitlines()) if details else ""), fix)
         elif s.arch != a:
             e = wrong_arch(a, s)
             problem = readiness.Problem(e.message, e.fix)
-        on_node(by_name[a.name], s.as_dict(), problem)
+        where = s.as_dict()
+        if len(plan[a]) > 1:  # failover: every listed node, in order, and which one is used
+            where["candidates"] = [states[n.name].as_dict() for n in plan[a]]
+            where["skipped"] = [x.node.name for x in skipped] if use else []
+        on_node(by_name[a.name], where, problem)
     if arch_names:
         report.ready = all(r.ready for r in report.arches)

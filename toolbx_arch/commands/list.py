@@ -98,14 +98,7 @@ def list_remote(name: str, arch: str | None, json_out: bool) -> int:
     """The tbx containers on a connection's machine (the ones `tbx run` made there)."""
     from .. import nodes, remote
 
-    known = nodes.connections()
-    if name not in known:
-        raise nodes.no_such_connection(name, known)
-    node = known[name]
-    bad = nodes.verify(node)
-    if bad:
-        reason, fix = bad
-        raise TbxError(reason, fix=fix, exit_code=EXIT_ENGINE)
+    node = nodes.verified(name)
     rows = remote.list_containers(node)
     if arch is not None:
         a = archmod.resolve(arch)

@@ -125,11 +125,11 @@ def _stop_inside(res: Result, info: containers.Info, proc: subprocess.Popen) -> 
 
 def multirun(command: list[str], *, arches: str, image: str | None, create_missing: bool, jobs: int | None,
              json_out: bool, tls_verify: bool | None = None, connections: list[str] = (), local: bool = False,
-             fallback_local: bool = False, sync: bool = True) -> int:
+             fallback_local: bool = False, sync: bool = True, sync_deletions: bool = False) -> int:
     wanted = _parse_arches(arches)
     results = {a.name: Result(a.name) for a in wanted}
     on_node = plan_nodes(wanted, list(connections), local, fallback_local, results)
-    paths = remote.files_to_sync(os.getcwd()) if on_node and sync else None
+    ship = remote.files_to_sync(os.getcwd()) if on_node and sync else None
     printer = output.PrefixPrinter([a.name for a in wanted], quiet=json_out)
     workdir, moved = execspec.workdir_for(execspec.invoking_user())  # where the local arches run
     if moved and not json_out and any(a.name not in on_node for a in wanted):
@@ -153,7 +153,8 @@ def multirun(command: list[str], *, arches: str, image: str | None, create_missi
         """Run the arches concurrently; False: interrupted (everything stopped)."""
         pool = ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2)
         futures = [pool.submit(run_remote, a, results[a.name], on_node[a.name], command, printer, procs, lock,
-                               stopping, image, paths, tls_verify, fallback_local) if a.name in on_node else
+                               stopping, image, ship, tls_verify, fallback_local, sync_deletions)
+                   if a.name in on_node else
                    pool.submit(_run_one, a, results[a.name], command, printer, procs, lock, stopping, find)
                    for a in arches]
         try:
@@ -174,7 +175,7 @@ def multirun(command: list[str], *, arches: str, image: str | None, create_missi
                     except subprocess.TimeoutExpired:
                         proc.kill()
             pool.shutdown(wait=True, cancel_futures=True)
-            print("tbx: interrupted; stopped " + ", ".join([*stopped, *(n for n, _ in running)]), file=sys.stderr)
+            output.note("interrupted; stopped " + ", ".join([*stopped, *(n for n, _ in running)]))
             return False
         pool.shutdown(wait=True)
         return True
@@ -199,7 +200,7 @@ def multirun(command: list[str], *, arches: str, image: str | None, create_missi
         print()
         output.table(None, ["ARCH", "CONTAINER", "EXIT", "WHERE", "TIME", "RESULT"],
                      [(r.arch, r.container or "-", "-" if r.exit_code is None else r.exit_code,
-                       r.where + (" (fallback)" if r.fallback else ""),
+                       r.where_cell,
                        f"{r.seconds:.2f}s", "ok" if r.ok else (r.error or "failed")) for r in ordered])
         for r in ordered:
             if r.fallback:

@@ -22,8 +22,9 @@ class Result:
     """One arch's outcome, as `tbx run --arch A,B…` reports it (table and --json)."""
 
     __slots__ = ("arch", "container", "exit_code", "seconds", "stdout", "stderr", "error", "fix", "where",
-                 "fallback", "_pidfile")
-    FIELDS = ("arch", "container", "exit_code", "seconds", "stdout", "stderr", "error", "fix", "where", "fallback")
+                 "fallback", "skipped", "results", "engine", "_pidfile")
+    FIELDS = ("arch", "container", "exit_code", "seconds", "stdout", "stderr", "error", "fix", "where", "fallback",
+              "skipped", "results")
 
     def __init__(self, arch: str) -> None:
         self.arch = arch
@@ -35,7 +36,17 @@ class Result:
         self.fix: str | None = None
         self.where = "local"             # "local", or the podman connection it ran on
         self.fallback: str | None = None  # --fallback-local: why its node was not used
+        self.skipped: list[dict] = []     # nodes listed before the one used, which did not answer
+        self.results: dict | None = None  # what came back from the node (remote.Results.as_dict)
+        self.engine = False               # podman failed (exit code 125), not tbx refusing
         self._pidfile: str | None = None
+
+    @property
+    def where_cell(self) -> str:
+        """WHERE in the tables: the node, and the nodes skipped before it."""
+        skipped = ", ".join(s["connection"] for s in self.skipped)
+        return self.where + (" (fallback)" if self.fallback else "") + \
+            (f" ({skipped} did not answer)" if skipped and not self.fallback and self.where != "local" else "")
 
     @property
     def ok(self) -> bool:
@@ -75,43 +86,58 @@ def _remote_source(a: archmod.Arch, image: str | None, node: nodes.Node | None =
     return info.name, info.labels.get(naming.LABEL_SOURCE) or info.image
 
 
-def run_remote(a: archmod.Arch, res: Result, node: nodes.Node, command: list[str], printer,
-                procs: dict, lock: threading.Lock, stopping: threading.Event, image: str | None,
-                paths: list[str] | None, tls_verify: bool | None, fallback: bool = False) -> None:
+def run_remote(a: archmod.Arch, res: Result, candidates: list[nodes.Node], command: list[str], printer,
+               procs: dict, lock: threading.Lock, stopping: threading.Event, image: str | None,
+               ship: remote.Shipment | None, tls_verify: bool | None, fallback: bool = False,
+               sync_deletions: bool = False) -> None:
+    """One arch's run on the first of ``candidates`` that answers (a node that does not answer
+    before the command starts is skipped and said so; one lost while it runs fails the arch)."""
     start = time.monotonic()
-    res.where = node.name
     try:
-        name, ref = _remote_source(a, image, node)
-        res.container = name
+        for i, node in enumerate(candidates):
+            res.where = node.name
+            name, ref = _remote_source(a, image, node)
+            res.container = name
 
-        def started(proc, stop):
-            with lock:
-                procs[a.name] = (proc, stop)
-                late = stopping.is_set()
-            if late:  # Ctrl-C came while it started
-                stop()
-                proc.terminate()
+            def started(proc, stop):
+                with lock:
+                    procs[a.name] = (proc, stop)
+                    late = stopping.is_set()
+                if late:  # Ctrl-C came while it started
+                    stop()
+                    proc.terminate()
 
-        got = remote.run(node, name, a, ref, command, sync_paths=paths, tls_verify=tls_verify,
-                         on_line=lambda line, err: printer.line(a.name, line, err), started=started)
+            got = remote.run(node, name, a, ref, command, ship=ship, tls_verify=tls_verify,
+                             on_line=lambda line, err: printer.line(a.name, line, err), started=started,
+                             sync_deletions=sync_deletions)
+            if got.unreachable and i + 1 < len(candidates) and not stopping.is_set():
+                res.skipped.append({"connection": node.name, "error": got.error})
+                printer.line(a.name, f"tbx: {got.error}; trying {candidates[i + 1].name}", True)
+                continue
+            break
         if got.unreachable and fallback:  # run here afterwards, from the main thread (it may create)
             res.where, res.fallback, res.container = "local", got.error, None
             return
-        res.exit_code, res.error, res.fix = got.exit_code, got.error, got.fix
+        res.exit_code, res.error, res.fix, res.engine = got.exit_code, got.error, got.fix, got.engine
         res.stdout, res.stderr = "\n".join(got.stdout), "\n".join(got.stderr)
+        res.results = got.results.as_dict() if got.results else None
+        if got.results:
+            for line in got.results.summary():
+                printer.line(a.name, f"tbx: {line}", True)
         if stopping.is_set() and res.exit_code != 0:
             res.error = "interrupted"
     except TbxError as e:
-        res.error, res.fix, res.exit_code = e.message, e.fix, None
+        res.error, res.fix, res.exit_code, res.engine = e.message, e.fix, None, e.exit_code == 125
     finally:
         res.seconds = round(time.monotonic() - start, 3)
 
 
 def plan_nodes(wanted: list[archmod.Arch], pairs: list[str], local: bool, fallback_local: bool,
-               results: dict[str, "Result"]) -> dict[str, nodes.Node]:
-    """The arches that run on a node: {arch name: node}. An unreachable node fails its arch's
-    result (or, with --fallback-local, leaves it to run here, saying so); a node of another
-    arch is refused."""
+               results: dict[str, "Result"]) -> dict[str, list[nodes.Node]]:
+    """The arches that run on a node: {arch name: the nodes to try, in order}. Listed nodes that
+    do not answer are skipped (the result says which); when none answers, the arch's result fails
+    with one reason per node (or, with --fallback-local, is left to run here, saying so). A node
+    of another arch is refused."""
     from ..config import load
 
     plan = nodes.mapping(wanted, pairs, local, load().connections)
@@ -120,15 +146,17 @@ def plan_nodes(wanted: list[archmod.Arch], pairs: list[str], local: bool, fallba
     states = nodes.remembered_arches(plan)
     nodes.check_arches(plan, states)
     out = {}
-    for a, node in plan.items():
-        s = states[node.name]
-        if s.reachable:
-            out[a.name] = node
+    for a, (use, skipped) in nodes.pick(plan, states).items():
+        r = results[a.name]
+        r.skipped = [{"connection": s.node.name, "error": s.error} for s in skipped]
+        if use:
+            out[a.name] = use
         elif fallback_local:
-            results[a.name].fallback = s.error
+            r.fallback = "; ".join(s.error for s in skipped)
         else:
-            r = results[a.name]
-            r.where, r.error, r.fix = node.name, s.error, s.fix
+            msg, fix, details = nodes.down_error(a, skipped)
+            r.where, r.fix = ",".join(s.node.name for s in skipped), fix
+            r.error = msg + (": " + "; ".join(details.splitlines()) if details else "")
     return out
 
 
@@ -143,22 +171,27 @@ class _Plain:
 
 
 def single_remote(command: list[str], *, arch: str, image: str | None, connections: list[str], local: bool,
-                  fallback_local: bool, sync: bool, tls_verify: bool | None) -> int | None:
+                  fallback_local: bool, sync: bool, tls_verify: bool | None, sync_deletions: bool = False) -> int | None:
     """`tbx run --arch A CMD` when A has a connection: its exit code; None: run it here."""
     a = archmod.resolve(arch)
     res = Result(a.name)
     on_node = plan_nodes([a], connections, local, fallback_local, {a.name: res})
     if res.error:
-        raise TbxError(res.error, fix=res.fix, exit_code=125)
+        if len(res.skipped) > 1:  # one line per node
+            raise TbxError(f"none of the {len(res.skipped)} nodes for {a.name} answers", fix=res.fix,
+                           details="\n".join(f"{s['connection']}: {s['error']}" for s in res.skipped))
+        raise TbxError(res.error, fix=res.fix)
     if res.fallback:
         output.warn(f"{a.name}: running here instead (--fallback-local): {res.fallback}")
     if a.name not in on_node:
         return None
-    paths = remote.files_to_sync(os.getcwd()) if sync else None
+    for s in res.skipped:
+        output.note(f"{a.name}: {s['error']}; using {on_node[a.name][0].name}")
+    ship = remote.files_to_sync(os.getcwd()) if sync else None
     lock, stopping, procs = threading.Lock(), threading.Event(), {}
     try:
-        run_remote(a, res, on_node[a.name], command, _Plain(), procs, lock, stopping, image, paths, tls_verify,
-                   fallback_local)
+        run_remote(a, res, on_node[a.name], command, _Plain(), procs, lock, stopping, image, ship, tls_verify,
+                   fallback_local, sync_deletions)
     except KeyboardInterrupt:
         stop_all(procs, lock, stopping)
         raise
@@ -166,7 +199,7 @@ def single_remote(command: list[str], *, arch: str, image: str | None, connectio
         output.warn(f"{a.name}: running here instead (--fallback-local): {res.fallback}")
         return None
     if res.exit_code is None:
-        raise TbxError(res.error or "the command did not run", fix=res.fix, exit_code=125)
+        raise TbxError(res.error or "the command did not run", fix=res.fix, exit_code=125 if res.engine else 1)
     return res.exit_code
 
 
@@ -188,3 +221,50 @@ def stop_all(procs: dict, lock: threading.Lock, stopping: threading.Event) -> li
             proc.kill()
             proc.wait()
     return [n for n, _, _ in running]
+
+
+def enter_remote(*, arch: str, image: str | None, connections: list[str], sync: bool,
+                 sync_deletions: bool) -> int | None:
+    """`tbx enter --arch A` when A has a connection: a login shell in A's container on that
+    machine, on a real terminal (podman's own -it), in the shipped copy of the current directory;
+    afterwards what was made or changed there comes back. The shell's exit status; None: A has
+    no node (enter here)."""
+    import subprocess
+
+    a = archmod.resolve(arch)
+    res = Result(a.name)
+    on_node = plan_nodes([a], connections, False, False, {a.name: res})
+    if res.error:
+        raise TbxError(res.error, fix=res.fix)
+    if a.name not in on_node:
+        return None
+    for s in res.skipped:
+        output.note(f"{a.name}: {s['error']}; using {on_node[a.name][0].name}")
+    node = on_node[a.name][0]
+    name, ref = _remote_source(a, image, node)
+    cwd = os.getcwd()
+    ship = remote.files_to_sync(cwd) if sync else None
+    run_id = os.urandom(6).hex()
+    def say(line: str, err: bool) -> None:
+        _Plain.line(a.name, line, err)
+
+    got = remote.run(node, name, a, ref, [], ship=ship, tls_verify=None, on_line=say,
+                     script=remote.SCRIPT_SHIP_ONLY if sync else remote.SCRIPT_PREPARE, run_id=run_id)
+    if got.exit_code != 0:
+        raise TbxError(got.error or f"could not prepare {cwd} in {name} on {node.name}", fix=got.fix,
+                       exit_code=125 if got.engine else 1)
+    term = os.environ.get("TERM", "xterm")
+    shell = 'cd -- "$0" || exit 125; if command -v bash >/dev/null 2>&1; then exec bash -l; fi; exec sh -l'
+    argv = [*node.podman, "exec", "-it", "--env", f"TERM={term}", "--env", f"{remote.RUN_ID}={run_id}", name,
+            "/bin/sh", "-c", shell, cwd]
+    rc = subprocess.call(argv)
+    if sync:
+        back = remote.run(node, name, a, None, [], ship=ship, tls_verify=None, on_line=say,
+                          script=remote.SCRIPT_RESULTS_ONLY, run_id=run_id, sync_deletions=sync_deletions,
+                          feed=False)
+        if back.results:
+            for line in back.results.summary():
+                output.note(line)
+        elif back.error:
+            output.warn(f"nothing came back from {node.name}: {back.error}")
+    return rc

@@ -38,9 +38,36 @@ def _remove_if_ours(name: str, *, force: bool) -> bool:
     return True
 
 
-def rm(names: list[str], *, force: bool, all_: bool) -> int:
+def rm_remote(names: list[str], *, all_: bool, connection: str) -> int:
+    """``tbx rm --connection NODE NAME…|--all``: the tbx containers on that machine. They only keep
+    a keep-alive running between runs, so they are stopped and removed without --force."""
+    from .. import nodes, remote
+
+    node = nodes.verified(connection)
+    rows = {r["name"]: r for r in remote.list_containers(node)}
+    if all_:
+        targets = sorted(rows)
+    else:
+        missing = [n for n in names if n not in rows]
+        if missing:
+            raise TbxError(f"no tbx container {', '.join(missing)} on {connection}",
+                           fix=f"See: tbx list --connection {connection}")
+        targets = names
+    for n in targets:
+        r = runner.run([*node.podman, "rm", "--force", "--time", "0", n], timeout=120)
+        if r.returncode != 0 and "no such container" not in r.stderr.lower():
+            nodes.raise_if_unreachable(r, node)
+            raise TbxError(f"could not remove container {n} on {connection}", details=r.stderr.strip()[-600:],
+                           exit_code=EXIT_ENGINE)
+        print(n)
+    return 0
+
+
+def rm(names: list[str], *, force: bool, all_: bool, connection: str | None = None) -> int:
     naming.names_or_all(names, all_, what="container", cmd="rm",
                         placeholder="NAME", check=naming.validate_container_name)
+    if connection is not None:
+        return rm_remote(names, all_=all_, connection=connection)
     status.catalog_update()  # a held catalog lock stops rm before it removes anything
     if len(names) == 1 and not all_ and _remove_if_ours(names[0], force=force):
         print(names[0])

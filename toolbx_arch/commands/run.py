@@ -18,13 +18,14 @@ def _configured(arch: str) -> bool:
 
 def run(command: list[str], *, container: str | None, arch: str | None, image: str | None, distro: str | None,
         release: str | None, create_missing: bool, jobs: int | None, json_out: bool, tls_verify: bool | None = None,
-        connections: list[str] = (), local: bool = False, fallback_local: bool = False, sync: bool = True) -> int:
+        connections: list[str] = (), local: bool = False, fallback_local: bool = False, sync: bool = True,
+        sync_deletions: bool = False) -> int:
     if arch and "," in arch:
         from .multirun import multirun
 
         return multirun(command, arches=arch, image=image, create_missing=create_missing, jobs=jobs,
                         json_out=json_out, tls_verify=tls_verify, connections=connections, local=local,
-                        fallback_local=fallback_local, sync=sync)
+                        fallback_local=fallback_local, sync=sync, sync_deletions=sync_deletions)
     if connections and (container or not arch):
         raise TbxError("--connection needs --arch (and no --container): it says where an arch runs",
                        fix="Add --arch ARCH, e.g. tbx run --arch aarch64 --connection aarch64=NODE CMD")
@@ -33,7 +34,8 @@ def run(command: list[str], *, container: str | None, arch: str | None, image: s
         from .noderun import single_remote
 
         rc = single_remote(command, arch=arch, image=image, connections=list(connections), local=local,
-                           fallback_local=fallback_local, sync=sync, tls_verify=tls_verify)
+                           fallback_local=fallback_local, sync=sync, tls_verify=tls_verify,
+                           sync_deletions=sync_deletions)
         if rc is not None:
             return rc
     from .. import containers, execspec, runner
