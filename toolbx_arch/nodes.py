@@ -339,11 +339,15 @@ def connection_failed(rc: int, stderr: str) -> bool:
                                                    "unable to connect to Podman", "ssh: handshake failed"))
 
 
-def raise_if_unreachable(r, node: Node, exit_code: int = 1) -> None:
+class Unreachable(TbxError):
+    """A node that did not answer (nothing ran there): another listed node may be tried."""
+
+
+def raise_if_unreachable(r, node: Node) -> None:
     """A podman-remote command ``r`` (CompletedProcess) that did not reach its node: its reason and fix."""
     if connection_failed(r.returncode, r.stderr):
         reason, fix = classify(r.stderr, node)
-        raise TbxError(reason, fix=fix, exit_code=exit_code)
+        raise Unreachable(reason, fix=fix)
 
 
 def verified(name: str) -> Node:

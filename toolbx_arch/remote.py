@@ -45,8 +45,10 @@ DONE = "\x1etbx-run-done "
 RUN_ID = "TBX_RUN_ID"
 _SHIPPED = '"/tmp/.tbx-shipped-$TBX_RUN_ID"'
 _STAMP = '"/tmp/.tbx-stamp-$TBX_RUN_ID"'
-# with a tar on stdin: unpacked (its members listed), then the stamp
-SHIP = f'tar -xvf - > {_SHIPPED} && : > {_STAMP} && '
+# with a tar on stdin: unpacked (its members listed), then the stamp, a second in the past: file
+# times come from a coarse clock, and a file the command writes at once may get the stamp's own
+SHIP = (f'tar -xvf - > {_SHIPPED} && : > {_STAMP} && '
+        f'{{ touch -d "@$(($(date +%s) - 1))" {_STAMP} 2>/dev/null || sleep 1; }} && ')
 # after the command: the results marker, the deleted shipped paths, an end line, then the tar
 RESULTS = ('printf "\\n\\036tbx-results-%s\\n" "$TBX_RUN_ID"; '
            f'while IFS= read -r p; do [ -e "$p" ] || [ -L "$p" ] || printf "%s\\n" "$p"; done < {_SHIPPED}; '
@@ -509,8 +511,9 @@ def list_containers(node: Node) -> list[dict]:
     r = runner.run([*node.podman, "ps", "--all", "--filter", f"label={naming.LABEL_MANAGED}=true",
                     "--format", "json"], timeout=120)
     if r.returncode != 0:
-        raise_if_unreachable(r, node, exit_code=125)
-        raise TbxError(f"listing containers on {node.name} failed", details=r.stderr.strip()[-400:])
+        raise_if_unreachable(r, node)
+        raise TbxError(f"listing containers on {node.name} failed", details=r.stderr.strip()[-400:],
+                       exit_code=125)
     rows = []
     for c in json.loads(r.stdout or "[]"):
         labels = c.get("Labels") or {}

@@ -46,7 +46,13 @@ def _container_for(a: archmod.Arch, image: str | None, create_missing: bool, tls
             with contextlib.redirect_stdout(sys.stderr):  # stdout is the commands' output (or --json)
                 create(name=None, arch=a.name, image=t.ref, distro=None, release=None, authfile=None,
                        tls_verify=tls_verify, userns=None, yes=True, nested=True)
-        return containers.find(t.container, a.name)  # a missing one: "does not exist" and the create line
+        try:
+            return containers.find(t.container, a.name)
+        except TbxError as e:
+            if not e.fix:
+                e.fix = (f"Create it: tbx create --arch {a.name} --image {image} (or add --create); an arch on a "
+                         "node takes --image for its container there")
+            raise
     try:
         return containers.find(None, a.name)
     except TbxError as e:
@@ -96,7 +102,7 @@ def _run_one(a: archmod.Arch, res: Result, command: list[str], printer: output.P
         if stopping.is_set() and res.exit_code != 0:
             res.error = "interrupted"
     except TbxError as e:
-        res.error = e.message
+        res.error, res.fix = e.message, e.fix
         res.exit_code = None
     finally:
         res.seconds = round(time.monotonic() - start, 3)

@@ -96,7 +96,16 @@ def run_remote(a: archmod.Arch, res: Result, candidates: list[nodes.Node], comma
     try:
         for i, node in enumerate(candidates):
             res.where = node.name
-            name, ref = _remote_source(a, image, node)
+            try:
+                name, ref = _remote_source(a, image, node)
+            except nodes.Unreachable as e:  # as if the run had found it down
+                got = remote.Outcome()
+                got.error, got.fix, got.unreachable = e.message, e.fix, True
+                if i + 1 < len(candidates):
+                    res.skipped.append({"connection": node.name, "error": got.error})
+                    printer.line(a.name, f"tbx: {got.error}; trying {candidates[i + 1].name}", True)
+                    continue
+                break
             res.container = name
 
             def started(proc, stop):
@@ -119,6 +128,11 @@ def run_remote(a: archmod.Arch, res: Result, candidates: list[nodes.Node], comma
             res.where, res.fallback, res.container = "local", got.error, None
             return
         res.exit_code, res.error, res.fix, res.engine = got.exit_code, got.error, got.fix, got.engine
+        if got.unreachable and res.skipped:  # none of the listed nodes answered: one reason per node
+            res.skipped.append({"connection": res.where, "error": got.error})
+            res.where = ",".join(s["connection"] for s in res.skipped)
+            res.error = (f"none of the {len(res.skipped)} nodes for {a.name} answers: "
+                         + "; ".join(s["error"] for s in res.skipped))
         res.stdout, res.stderr = "\n".join(got.stdout), "\n".join(got.stderr)
         res.results = got.results.as_dict() if got.results else None
         if got.results:
@@ -177,10 +191,7 @@ def single_remote(command: list[str], *, arch: str, image: str | None, connectio
     res = Result(a.name)
     on_node = plan_nodes([a], connections, local, fallback_local, {a.name: res})
     if res.error:
-        if len(res.skipped) > 1:  # one line per node
-            raise TbxError(f"none of the {len(res.skipped)} nodes for {a.name} answers", fix=res.fix,
-                           details="\n".join(f"{s['connection']}: {s['error']}" for s in res.skipped))
-        raise TbxError(res.error, fix=res.fix)
+        _raise_for(a, res)
     if res.fallback:
         output.warn(f"{a.name}: running here instead (--fallback-local): {res.fallback}")
     if a.name not in on_node:
@@ -199,8 +210,16 @@ def single_remote(command: list[str], *, arch: str, image: str | None, connectio
         output.warn(f"{a.name}: running here instead (--fallback-local): {res.fallback}")
         return None
     if res.exit_code is None:
-        raise TbxError(res.error or "the command did not run", fix=res.fix, exit_code=125 if res.engine else 1)
+        _raise_for(a, res)
     return res.exit_code
+
+
+def _raise_for(a: archmod.Arch, res: Result):
+    """One arch's failure as tbx's error: one line per node when none of several answered."""
+    if len(res.skipped) > 1 and (res.error or "").startswith("none of"):
+        raise TbxError(f"none of the {len(res.skipped)} nodes for {a.name} answers", fix=res.fix,
+                       details="\n".join(f"{s['connection']}: {s['error']}" for s in res.skipped))
+    raise TbxError(res.error or "the command did not run", fix=res.fix, exit_code=125 if res.engine else 1)
 
 
 def stop_all(procs: dict, lock: threading.Lock, stopping: threading.Event) -> list[str]:
