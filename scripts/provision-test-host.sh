@@ -79,6 +79,45 @@ build_rootfs() { # arch -> $cache/debian-$suite-$arch.tar
 }
 build_rootfs amd64
 build_rootfs arm64
+# Debian 13 (trixie) build roots for acceleration (issue 31): arm64 and ppc64el with a compiler,
+# amd64 plain (the base tbx installs the cross toolchains on). Debian 13's native and cross gcc
+# are built from the same source revision.
+build_root() { # suite, debian arch, extra packages, tarball
+    local suite=$1 arch=$2 include=$3 tarball=$4
+    if [ -s "$tarball" ]; then log "cached $tarball"; return; fi
+    # first stage (download and unpack, nothing runs) kept apart: a later attempt starts from it
+    local dir="$cache/stage1-$suite-$arch"
+    if [ ! -f "$dir/.stage1-done" ]; then
+        rm -rf "$dir"; mkdir -p "$dir"
+        log "debootstrap $suite/$arch with $include: downloading"
+        debootstrap --foreign --variant=minbase --include="$include" --arch="$arch" "$suite" "$dir" "$mirror" \
+            >"$tarball.log" 2>&1 || { tail -20 "$tarball.log" >&2; exit 1; }
+        touch "$dir/.stage1-done"
+    fi
+    log "debootstrap $suite/$arch: second stage (several minutes the first time: emulated)"
+    if [ "$arch" != amd64 ]; then host_binfmt enable; fi
+    chroot "$dir" /debootstrap/debootstrap --second-stage >>"$tarball.log" 2>&1 || { tail -20 "$tarball.log" >&2; exit 1; }
+    rm -f "$dir/.stage1-done"
+    rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
+    chmod 755 "$dir"
+    tar --numeric-owner -C "$dir" -cf "$tarball.tmp" .
+    mv "$tarball.tmp" "$tarball"
+    rm -rf "$dir"
+}
+build13=sudo,ca-certificates,build-essential,dpkg-dev,g++,debhelper,help2man,texinfo,fakeroot
+build_root trixie amd64 sudo,ca-certificates "$cache/debian-trixie-amd64.tar"
+build_root trixie arm64 "$build13" "$cache/debian-trixie-arm64.tar"
+build_root trixie ppc64el "$build13" "$cache/debian-trixie-ppc64el.tar"
+# Debian 12 with a compiler: its native and cross gcc are NOT the same source revision
+build_root bookworm arm64 sudo,ca-certificates,build-essential "$cache/debian-bookworm-build-arm64.tar"
+# Debian's hello (2.10-3): its source, for the acceleration tests (fetched once)
+if [ ! -s "$cache/hello/hello_2.10-3.dsc" ]; then
+    mkdir -p "$cache/hello.tmp"
+    for f in hello_2.10-3.dsc hello_2.10.orig.tar.gz hello_2.10-3.debian.tar.xz; do
+        curl -fsS -o "$cache/hello.tmp/$f" "$mirror/pool/main/h/hello/$f"
+    done
+    rm -rf "$cache/hello" && mv "$cache/hello.tmp" "$cache/hello"
+fi
 # Tiny busybox root filesystems of three arches (Debian's busybox-static), for image builds.
 # apt-get uses lists of its own here: the host's dpkg architectures stay as they are.
 fetch_busybox_debs() { # amd64 arm64 s390x -> $cache/busybox-debs/*.deb (once)
@@ -157,6 +196,13 @@ plain="127.0.0.1:$plain_port"
 auth="127.0.0.1:$auth_port"
 skopeo copy -q --all --dest-tls-verify=false "oci:$layout:index" "docker://$plain/tbx-test/debian:12"
 skopeo copy -q --dest-tls-verify=false "oci:$layout:amd64" "docker://$plain/tbx-test/amd64-only:12"
+/usr/bin/python3 "$here/make_test_images.py" --out "$cache/oci-trixie" \
+    --rootfs "amd64=$cache/debian-trixie-amd64.tar" --rootfs "arm64=$cache/debian-trixie-arm64.tar" \
+    --rootfs "ppc64le=$cache/debian-trixie-ppc64el.tar"
+skopeo copy -q --all --dest-tls-verify=false "oci:$cache/oci-trixie:index" "docker://$plain/tbx-test/debian:13"
+/usr/bin/python3 "$here/make_test_images.py" --out "$cache/oci-bookworm-build" \
+    --rootfs "amd64=$cache/debian-$suite-amd64.tar" --rootfs "arm64=$cache/debian-bookworm-build-arm64.tar"
+skopeo copy -q --all --dest-tls-verify=false "oci:$cache/oci-bookworm-build:index" "docker://$plain/tbx-test/debian-build:12"
 skopeo copy -q --dest-tls-verify=false "oci:$layout:s390x-marker" "docker://$plain/tbx-test/s390x-only:1"
 /usr/bin/python3 "$here/make_test_images.py" --out "$cache/oci-busybox" \
     --rootfs "amd64=$cache/busybox-amd64.tar" --rootfs "arm64=$cache/busybox-arm64.tar" \
@@ -202,6 +248,9 @@ TBX_TEST_SINGLE_REF=$plain/tbx-test/amd64-only:12
 TBX_TEST_AUTH_REF=$auth/tbx-test/debian:12
 TBX_TEST_S390X_REF=$plain/tbx-test/s390x-only:1
 TBX_TEST_BUSYBOX_REF=$plain/tbx-test/busybox:1
+TBX_TEST_DEBIAN13_REF=$plain/tbx-test/debian:13
+TBX_TEST_DEBIAN12_BUILD_REF=$plain/tbx-test/debian-build:12
+TBX_TEST_HELLO_DIR=$cache/hello
 TBX_TEST_EMULATOR_REF=$plain/tbx-test/binfmt-good:1
 TBX_TEST_BAD_EMULATOR_REF=$plain/tbx-test/binfmt-bad:1
 TBX_TEST_OCI_LAYOUT=$layout

@@ -169,13 +169,23 @@ def create(
                                                     "/, /proc, /sys, /dev, /run/host and tbx's status directories "
                                                     "are refused."),
     yes: bool = typer.Option(False, "--assumeyes", "-y", help="Pull the image without asking."),
+    accelerate: Optional[bool] = typer.Option(None, "--accelerate/--no-accelerate",
+                                              help="Run the distribution's cross compiler and build tools natively "
+                                                   "inside (same output as the emulated compiler; refused when their "
+                                                   "source revisions differ). Default: the configuration's accelerate."),
+    accelerate_unmatched: bool = typer.Option(False, "--accelerate-unmatched",
+                                              help="Accelerate even when the native compiler's source revision differs "
+                                                   "from the container's own (development builds only; tbx list and "
+                                                   "tbx check say so)."),
 ) -> None:
     """Create a toolbox container of an architecture (pulls the arch's image when missing)."""
     from .commands.create import create as cmd
 
     raise typer.Exit(cmd(name=name, arch=arch, image=image, distro=distro, release=release, authfile=authfile,
                          tls_verify=tls_verify, userns=userns, yes=yes, cpu=cpu, emulator_choice=emulator,
-                         volumes=volume or []))
+                         volumes=volume or [],
+                         accelerate="unmatched" if accelerate_unmatched else
+                         None if accelerate is None else "matched" if accelerate else "no"))
 
 
 @app.command(short_help="Open an interactive shell in a container, as you.")

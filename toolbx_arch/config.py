@@ -6,6 +6,7 @@
     emulator_image = "registry.example.org/binfmt:latest"   # tbx emulator pull without IMAGE
     host_emulators = true                    # false: only emulator_paths and pulled emulators
     binfmt_mode = "auto"                     # private (Linux >= 6.7), host (the host's entries), auto
+    accelerate = true                        # tbx create --accelerate by default (or "unmatched")
 
     [connections]                            # arch -> podman connection of a machine running it natively
     aarch64 = "arm-node"                     # or a list: the first that answers is used
@@ -49,6 +50,7 @@ class Config:
     emulator_image: str | None = None   # tbx emulator pull without IMAGE
     host_emulators: bool = True         # false: the host's qemu-*-static are not considered
     binfmt_mode: str | None = None      # auto (default), private or host; TBX_BINFMT_MODE overrides
+    accelerate: str | None = None       # tbx create --accelerate by default: "matched" or "unmatched"
     images: dict[str, str] = field(default_factory=dict)
     connections: dict[str, list[str]] = field(default_factory=dict)   # arch -> podman connection names, in order
     files: tuple[str, ...] = ()
@@ -61,7 +63,7 @@ class Config:
 
 
 _KEYS = {"default_arch": str, "default_image": str, "emulator_paths": list, "images": dict,
-         "emulator_image": str, "host_emulators": bool, "binfmt_mode": str, "connections": dict}
+         "emulator_image": str, "host_emulators": bool, "binfmt_mode": str, "connections": dict, "accelerate": object}
 
 
 def _bad(path: Path, key: str, why: str) -> TbxError:
@@ -142,6 +144,11 @@ def _merge(cfg: Config, path: Path) -> None:
         cfg.emulator_image = data["emulator_image"]
     if "host_emulators" in data:
         cfg.host_emulators = data["host_emulators"]
+    if "accelerate" in data:
+        v = data["accelerate"]
+        if v not in (True, False, "unmatched"):
+            raise _bad(path, "accelerate", "accelerate must be true, false or \"unmatched\"")
+        cfg.accelerate = "matched" if v is True else "unmatched" if v == "unmatched" else "no"
     if "binfmt_mode" in data:
         if data["binfmt_mode"] not in ("auto", "private", "host"):
             raise _bad(path, "binfmt_mode", "binfmt_mode must be auto, private or host")

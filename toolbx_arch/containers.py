@@ -118,12 +118,13 @@ def _volume(source: str, target: str, options: str) -> list[str]:
 
 def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | None,
          user: execspec.User, userns: str, source: str, create_id: str, runtime: hostspec.HostRuntime,
-         cpu: str | None = None, host_entry: str | None = None, volumes: list[dict] = ()) -> list[str]:
+         cpu: str | None = None, host_entry: str | None = None, volumes: list[dict] = (), accel=None) -> list[str]:
     """``podman create`` arguments for a tbx container. ``image`` is the local (arch-suffixed)
     name, ``source`` the remote reference it came from, ``emulator`` the host path of the
     emulator (resolved), ``userns`` a layout checked by ``validate_userns``, ``cpu`` a QEMU CPU
     model checked by ``cpumodels.check_cpu``: QEMU_CPU in the container's environment, which the
-    init and every ``podman exec`` start from.
+    init and every ``podman exec`` start from. ``accel``: an ``accel.Plan`` (its read-only binds
+    and label).
 
     No CAP_SYS_ADMIN: nothing inside can mount or remount (tbx registers the emulator from the
     host, see ``registration``). /run/host holds only the host directories the init needs,
@@ -164,6 +165,10 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | Non
         env["QEMU_CPU"] = cpu
     if volumes:
         labels[naming.LABEL_VOLUMES] = json.dumps(list(volumes), separators=(",", ":"))
+    if accel is not None:
+        from .accel import LABEL as ACCEL_LABEL
+
+        labels[ACCEL_LABEL] = accel.label
     for k, v in labels.items():
         argv += ["--label", f"{k}={v}"]
     for k, v in env.items():
@@ -184,6 +189,8 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | Non
             argv += _volume(xdg, xdg, "rw")
     for v in volumes:  # tbx create --volume (checked by parse_volume)
         argv += _volume(v["host"], v["container"], f"{v['mode']},rslave")
+    for src, dst in (accel.binds if accel is not None else ()):  # native tools (accel): read-only, alone
+        argv += _volume(src, dst, "ro,private,bind")
     if os.path.exists("/run/dbus/system_bus_socket"):
         argv += _volume("/run/dbus/system_bus_socket", "/run/dbus/system_bus_socket", "rw")
     devices = [d for d in ("/dev/fuse", "/dev/kvm", "/dev/net/tun") if os.path.exists(d) and os.access(d, os.R_OK | os.W_OK)]

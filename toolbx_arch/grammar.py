@@ -60,7 +60,10 @@ OPTIONS: dict[str, dict[str, tuple[str, bool, bool | None]]] = {
         "--volume": ("volume", True, None),
         "-v": ("volume", True, None),
         "--assumeyes": ("yes", False, True),
-        "-y": ("yes", False, True)},
+        "-y": ("yes", False, True),
+        "--accelerate": ("accelerate", False, True),
+        "--no-accelerate": ("accelerate", False, False),
+        "--accelerate-unmatched": ("accelerate_unmatched", False, True)},
     "emulator list": {
         "--json": ("json_out", False, True)},
     "emulator pull": {
@@ -155,7 +158,7 @@ FAST = {
 LEFT_TO_CLI = {
     "run": frozenset(("--distro", "-d", "--release", "-r")),
     "create": frozenset(("--distro", "-d", "--release", "-r", "--authfile", "--tls-verify", "--no-tls-verify",
-                         "--emulator", "--volume", "-v")),
+                         "--emulator", "--volume", "-v", "--accelerate", "--no-accelerate", "--accelerate-unmatched")),
     "list": frozenset(("--connection",)),
     "rm": frozenset(("--all", "-a", "--connection")),
     "enter": frozenset(("--distro", "-d", "--release", "-r", "--image", "-i", "--connection", "--local", "--sync",

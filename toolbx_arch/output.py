@@ -198,7 +198,8 @@ def render_check(report) -> None:
                      r.problems[0].problem if r.problems else ""))
     table(None, ["ARCH", "OCI", "WHERE", "EMULATOR", "STATIC", "READY", "PROBLEM"], rows)
     problems = [(None, p) for p in h.problems] + [(r.arch, p) for r in report.arches for p in r.problems]
-    notes = [(r.arch, n) for r in report.arches for n in r.notes if "lacks the C flag" in n or n.startswith("host mode")]
+    notes = [(r.arch, n) for r in report.arches for n in r.notes
+             if "lacks the C flag" in n or n.startswith(("host mode", "acceleration"))]
     if problems:
         print("\nProblems and fixes:")
         for where, p in problems:

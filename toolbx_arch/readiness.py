@@ -45,6 +45,7 @@ class ArchReport:
     binfmt_mode: str = "private"    # how an emulated arch is run: private registration or a host entry
     host_entry: str | None = None   # host mode: the host's binfmt_misc entry used
     where: dict = field(default_factory=dict)   # {"kind": "local", "mode"} or {"kind": "remote", …node state}
+    accelerate: dict | None = None  # emulated arches: acceleration (accel.available), added by tbx check
 
 
 @dataclass

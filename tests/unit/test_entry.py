@@ -264,7 +264,7 @@ def test_the_grammar_table_is_the_clis_own():
     """grammar.OPTIONS, which the fast paths, --format json and the bundled-value check read,
     is exactly what the typer commands define: an option added, renamed or turned into a flag
     in cli.py fails here until grammar.py says the same."""
-    assert grammar.OPTIONS == _clis_table()
+    assert grammar.OPTIONS == _clis_table(), "regenerate it: python scripts/grammar_table.py"
     import typer.main
 
     group = typer.main.get_command(cli.app)

@@ -15,6 +15,7 @@ def check(arches: list[str] | None, *, json_out: bool = False, connections: list
     report = readiness.check(arches or None, search=cfg.emulator_paths + tuple(m["path"] for m in pulled),
                              host_places=cfg.host_emulators, binfmt_setting=cfg.binfmt_mode)
     add_versions(report, pulled)
+    add_acceleration(report)
     if connections or cfg.connections:
         from .. import arch as archmod
         from .. import nodes
@@ -88,3 +89,24 @@ def add_nodes(report: readiness.Report, plan: dict, states: dict, arch_names: li
         on_node(by_name[a.name], where, problem)
     if arch_names:
         report.ready = all(r.ready for r in report.arches)
+
+
+def add_acceleration(report: readiness.Report) -> None:
+    """Per emulated arch: whether tbx create --accelerate can run its compiler natively, with what
+    (the native tools built so far), and the accelerated containers (an unmatched one said so)."""
+    from .. import arch as archmod
+    from ..accel import available
+
+    host = archmod.host()
+    for r in report.arches:
+        if r.mode != "emulated":
+            continue
+        r.accelerate = available(r.arch, host)
+        acc = r.accelerate
+        if not acc["available"]:
+            continue
+        tools = ", ".join(acc["tools"]) or "none built yet (tbx create --accelerate builds them once)"
+        r.notes.append(f"acceleration: available; native tools: {tools}")
+        for c in acc["containers"]:
+            r.notes.append(f"acceleration: container {c['name']}: {c['what']}"
+                           + ("" if c["matched"] else " -- UNMATCHED compiler: not the emulated compiler's output"))

@@ -29,7 +29,8 @@ def _ask(question: str) -> bool:
 
 def create(*, name: str | None, arch: str | None, image: str | None, distro: str | None, release: str | None,
            authfile: str | None, tls_verify: bool | None, userns: str | None, yes: bool, cpu: str | None = None,
-           emulator_choice: str | None = None, nested: bool = False, volumes: list[str] = ()) -> int:
+           emulator_choice: str | None = None, nested: bool = False, volumes: list[str] = (),
+           accelerate: str | None = None) -> int:
     """``nested``: called by another command that goes on afterwards (tbx run --create), which
     gets the signal handlers back once the container is reported; alone, a signal after the
     commit point is ignored until tbx exits (it would report a failure for a create that
@@ -109,15 +110,41 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
         if emulator_choice is not None and "/" in emulator_choice and emulator != os.path.realpath(emulator_choice):
             raise TbxError(f"--emulator {emulator_choice} is not an emulator of {t.arch.name}",
                            fix=f"Give the path of {t.arch.qemu_binary}, or a pulled emulator's name")
+    from ..accel import mode as accel_mode
+
+    how = accel_mode(accelerate if accelerate is not None else cfg.accelerate)
+    if how is not None and not archmod.needs_emulation(t.arch, host_arch):
+        raise TbxError(f"--accelerate speeds up an emulated arch; {t.arch.name} runs natively here",
+                       fix="Leave out --accelerate")
     if cpu is not None:
         from ..cpumodels import check_cpu
 
         check_cpu(t.arch, emulator or host_interpreter, cpu, host_arch=host_arch)
     runtime = hostspec.discover()
+    plan = None
+    if how is not None:  # acceleration reads the image first: pull it now, undone if refused
+        pulled = None
+        if local(t.local_image) is None:
+            if not (yes or _ask(f"Image {t.ref} for {t.arch.name} is not stored locally. Pull it?")):
+                raise TbxError(f"image {t.local_image} is not stored locally",
+                               fix=f"tbx create … -y, or first: tbx image pull {t.ref} --arch {t.arch.name}")
+            with progress.pull(f"Pulling {t.ref} for {t.arch.name}") as shown:
+                pulled, _, _ = images.pull(t.ref, t.arch, authfile=authfile, tls_verify=tls_verify, **shown)
+        try:
+            from ..accel import prepare
+
+            plan = prepare(t.arch, t.local_image, str(t.ref), host_arch, how, authfile=authfile,
+                           tls_verify=tls_verify)
+        except BaseException:
+            if pulled is not None and runner.run(["podman", "rmi", pulled], timeout=120).returncode == 0:
+                images.forget(pulled)
+            raise
+        seen.pop(t.local_image, None)
+        looking.pop(t.local_image, None)
     # The container is created while the image look-up finishes; a missing image makes
     # `podman create --pull never` fail, and a wrong arch undoes the container.
     made = _make(t, cname, lambda: local(t.local_image), host_arch, emulator, userns, runtime, cpu, host_entry,
-                 nested, mounts)
+                 nested, mounts, plan)
     if made is not None:
         return made
     if containers.inspect(cname) is not None:  # say so before a long pull
@@ -129,7 +156,7 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
     try:
         with progress.pull(f"Pulling {t.ref} for {t.arch.name}") as shown:
             pulled, img, _ = images.pull(t.ref, t.arch, authfile=authfile, tls_verify=tls_verify, **shown)
-        made = _make(t, cname, lambda: img, host_arch, emulator, userns, runtime, cpu, host_entry, nested, mounts)
+        made = _make(t, cname, lambda: img, host_arch, emulator, userns, runtime, cpu, host_entry, nested, mounts, plan)
         if made is None:
             raise TbxError(f"image {t.local_image} disappeared right after it was pulled", exit_code=EXIT_ENGINE)
         return made
@@ -151,7 +178,7 @@ def _has_arch_suffix(image: str) -> bool:
 
 
 def _make(t, cname, get_image, host_arch, emulator, userns, runtime, cpu=None, host_entry=None,
-          nested=False, mounts=()) -> int | None:
+          nested=False, mounts=(), plan=None) -> int | None:
     """Create the container; None (and nothing made) when the image is not stored locally."""
     from .. import containers, execspec, output, progress, status
 
@@ -164,7 +191,7 @@ def _make(t, cname, get_image, host_arch, emulator, userns, runtime, cpu=None, h
         status.remove(cname)  # left by a container of this name removed outside tbx (podman rm)
     argv = containers.spec(name=cname, image=t.local_image, a=t.arch, host_arch=host_arch, emulator=emulator,
                            user=execspec.invoking_user(), userns=userns, source=t.ref, create_id=create_id,
-                           runtime=runtime, cpu=cpu, host_entry=host_entry, volumes=list(mounts))
+                           runtime=runtime, cpu=cpu, host_entry=host_entry, volumes=list(mounts), accel=plan)
     with progress.status(f"Creating container {cname}"):
         attempted = False
         done = False
@@ -200,7 +227,8 @@ def _make(t, cname, get_image, host_arch, emulator, userns, runtime, cpu=None, h
     mode = archmod.mode(t.arch, host_arch)
     how = {"native": "native", "compat": "compat, no emulation",
            "emulated": (f"emulated by the host's binfmt_misc entry {host_entry}" if host_entry
-                        else f"emulated by {emulator}") + (f", CPU {cpu}" if cpu else "")}[mode]
+                        else f"emulated by {emulator}") + (f", CPU {cpu}" if cpu else "")
+           + (f", accelerated: {plan.summary}" + ("" if plan.matched else " (UNMATCHED compiler)") if plan else "")}[mode]
     try:
         print(f"Created container {cname} ({t.arch.name}, {how}) from {t.local_image}")
         output.info(f"Enter it with: tbx enter {cname}")

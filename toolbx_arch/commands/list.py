@@ -26,6 +26,15 @@ def _answer(p: subprocess.Popen, what: str):
     return json.loads(out or "[]")
 
 
+def _accelerated(labels: dict) -> dict | None:
+    """tbx create --accelerate: whether its native compiler matches, and what runs natively."""
+    label = labels.get("io.github.tbx.accelerated")
+    if not label:
+        return None
+    state, _, what = label.partition(": ")
+    return {"matched": state == "matched", "what": what}
+
+
 def _volumes(labels: dict) -> list:
     """What tbx create --volume shared (its label), [] when nothing."""
     try:
@@ -69,7 +78,7 @@ def collect(*, containers: bool = True, images: bool = True, arch: str | None = 
         rows.append({"name": name, "arch": labels.get(naming.LABEL_ARCH), "oci_arch": labels.get(naming.LABEL_OCI_ARCH),
                      "image": labels.get(naming.LABEL_IMAGE) or c.get("Image"), "status": _status(c),
                      "created": _iso(c.get("Created")), "id": c.get("Id"), "cpu": labels.get(naming.LABEL_CPU),
-                     "volumes": _volumes(labels)})
+                     "volumes": _volumes(labels), "accelerated": _accelerated(labels)})
     if containers:
         out["containers"] = sorted(rows, key=lambda r: r["name"])
     if imgs is not None:
@@ -126,7 +135,9 @@ def list_(*, containers: bool, images: bool, arch: str | None, json_out: bool, c
         return 0
     if "containers" in data:
         output.table("Containers" if images else None, ["NAME", "ARCH", "IMAGE", "STATUS", "CREATED"],
-                     [[r["name"], r["arch"], r["image"], r["status"], r["created"].replace("T", " ").rstrip("Z")]
+                     [[r["name"], r["arch"] + ("" if not r["accelerated"] else " (accelerated)" if
+                                                r["accelerated"]["matched"] else " (accelerated, UNMATCHED compiler)"),
+                       r["image"], r["status"], r["created"].replace("T", " ").rstrip("Z")]
                       for r in data["containers"]],
                      plain=True)
     if "images" in data:

@@ -1,0 +1,224 @@
+"""Issue 31: native speed inside a foreign shell. tbx create --accelerate runs Debian's cross
+compiler and the build tools natively inside a foreign container, with the emulated compiler's
+output; uname, the package manager, the interpreters and what the build makes stay foreign.
+
+Fixtures (scripts/provision-test-host.sh): a Debian 13 index (amd64 plain; arm64 and ppc64el
+with build-essential), whose native and cross gcc-14 are the same source revision, a Debian 12
+index with build-essential for arm64 (they are not), and Debian's hello 2.10 source."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tarfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import need
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "accel"
+TRIPLET = {"aarch64": "aarch64-linux-gnu", "ppc64le": "powerpc64le-linux-gnu"}
+E_MACHINE = {"aarch64": 183, "ppc64le": 21, "x86_64": 62}
+GNU = {"aarch64": "aarch64-unknown-linux-gnu", "ppc64le": "powerpc64le-unknown-linux-gnu"}
+# the ELF machine of a file, read by the container's perl (foreign, whatever is accelerated)
+MACHINE = """perl -e 'open F, "<", $ARGV[0] or die; read F, $b, 20; print unpack("v", substr($b, 18, 2)), "\\n"'"""
+
+
+class Pair:
+    """An accelerated container and a plain one of the same image, arch and user."""
+
+    def __init__(self, who, arch: str, acc: str, plain: str, workdir: str) -> None:
+        self.who, self.arch, self.acc, self.plain, self.workdir = who, arch, acc, plain, workdir
+
+    def run(self, name: str, script: str, timeout: int = 900):
+        return self.who.tbx("run", "-c", name, "sh", "-c", script, cwd=self.workdir, timeout=timeout)
+
+
+def _pair(who, host, arch: str) -> Pair:
+    ref = host["TBX_TEST_DEBIAN13_REF"]
+    tag = uuid.uuid4().hex[:6]
+    acc, plain = f"tbxt-acc-{arch}-{tag}", f"tbxt-plain-{arch}-{tag}"
+    r = who.tbx("create", acc, "--arch", arch, "--image", ref, "-y", "--no-tls-verify", "--accelerate", timeout=2400)
+    assert r.rc == 0, r.text
+    assert "accelerated: native gcc 14.2.0" in r.out, r.text
+    r = who.tbx("create", plain, "--arch", arch, "--image", ref, "-y", "--no-tls-verify", "--no-accelerate",
+                timeout=900)
+    assert r.rc == 0, r.text
+    if who.rootless:
+        workdir = Path(who.home) / f"tbxt-accel-{tag}"
+        workdir.mkdir()
+        shutil.chown(workdir, who.host.user, who.host.user)
+    else:  # root's home is not shared with its containers (--userns auto): a directory inside
+        workdir = None
+    return Pair(who, arch, acc, plain, str(workdir) if workdir else who.home)
+
+
+@pytest.fixture(scope="module", params=[("rootless", "aarch64"), ("rootless", "ppc64le"), ("root", "aarch64")],
+                ids=lambda p: f"{p[0]}-{p[1]}")
+def pair(request, host):
+    need(bool(host.env.get("TBX_TEST_DEBIAN13_REF")), "the Debian 13 fixtures (scripts/provision-test-host.sh)")
+    who = request.getfixturevalue(request.param[0])
+    p = _pair(who, host, request.param[1])
+    yield p
+    who.rm_containers(p.acc, p.plain)
+    if who.rootless:
+        shutil.rmtree(p.workdir, ignore_errors=True)
+
+
+def test_uname_and_the_package_manager_stay_foreign_the_compiler_is_native(pair):
+    arch, t = pair.arch, TRIPLET[pair.arch]
+    script = f"""
+set -e
+uname -m; sh -c 'uname -m'; sudo uname -m
+printf 'all:\\n\\t@uname -m\\n' > /tmp/Makefile; make -s -f /tmp/Makefile
+{MACHINE} /usr/bin/{t}-gcc-14
+{MACHINE} /usr/bin/dash
+{MACHINE} /usr/bin/uname
+{MACHINE} /usr/bin/perl
+sh -c 'readlink /proc/$$/exe'
+dpkg --print-architecture
+"""
+    r = pair.run(pair.acc, script)
+    assert r.rc == 0, r.text
+    lines = r.out.split()
+    assert lines[:4] == [arch] * 4, r.out
+    assert [int(x) for x in lines[4:8]] == [E_MACHINE["x86_64"], E_MACHINE["x86_64"], E_MACHINE[arch],
+                                           E_MACHINE[arch]], r.out
+    assert lines[8] == "/usr/bin/dash", r.out  # the shell of scripts and make recipes: native
+    # the plain container of the same image: its own compiler
+    r = pair.run(pair.plain, f"{MACHINE} /usr/bin/{t}-gcc-14")
+    assert r.rc == 0 and int(r.out) == E_MACHINE[arch], r.text
+
+
+def test_the_compiler_compiles_and_links_with_lto_by_every_name(pair):
+    arch, t = pair.arch, TRIPLET[pair.arch]
+    script = f"""
+set -e
+cd /tmp
+printf '#include <stdio.h>\\nint main(void) {{ puts("hi from %s"); return 0; }}\\n' {arch} > t.c
+gcc -O2 t.c -o t1 && ./t1
+gcc -O2 -flto t.c -o t2 && ./t2
+/usr/bin/{t}-gcc-14 -O2 -flto t.c -o t3 && ./t3
+gcc -O2 -B/usr/lib/gcc/{t}/14/ t.c -o t4 && ./t4
+printf '#include <vector>\\n#include <cstdio>\\nint main() {{ std::vector<int> v{{1,2}}; std::printf("%%zu\\\\n", v.size()); }}\\n' > t.cc
+g++ -O2 -flto t.cc -o t5 && ./t5
+{MACHINE} t2
+"""
+    r = pair.run(pair.acc, script)
+    assert r.rc == 0, r.text
+    lines = r.out.splitlines()
+    assert lines[:4] == [f"hi from {arch}"] * 4 and lines[4] == "2", r.out
+    assert int(lines[5]) == E_MACHINE[arch], r.out
+
+
+def test_objects_are_byte_identical_to_the_emulated_compilers(pair):
+    """With the flags dpkg-buildflags gives (hardening included), built in the same directory by
+    the accelerated and the plain container, the objects are the same once .comment is removed."""
+    if not pair.who.rootless:
+        pytest.skip("the same check as rootless; root's containers share no directory with each other")
+    src = Path(pair.workdir) / "objs"
+    shutil.copytree(FIXTURES, src)
+    shutil.chown(src, pair.who.host.user, pair.who.host.user)
+    for p in src.iterdir():
+        shutil.chown(p, pair.who.host.user, pair.who.host.user)
+    build = """
+set -e
+cd objs
+eval "$(dpkg-buildflags --export=sh)"
+mkdir -p out-$1
+gcc $CPPFLAGS $CFLAGS -c frames.c -o out-$1/frames.o
+gcc $CPPFLAGS $CFLAGS -c fortify.c -o out-$1/fortify.o
+g++ $CPPFLAGS $CXXFLAGS -c shapes.cc -o out-$1/shapes.o
+echo "$CFLAGS"
+"""
+    for name, label in ((pair.acc, "acc"), (pair.plain, "plain")):
+        r = pair.who.tbx("run", "-c", name, "sh", "-c", build, "sh", label, cwd=pair.workdir, timeout=1800)
+        assert r.rc == 0, r.text
+        assert "-fstack-protector-strong" in r.out, r.out
+    strip = "cd objs && for f in out-acc/*.o out-plain/*.o; do objcopy --remove-section .comment $f $f.nc; done"
+    r = pair.run(pair.plain, strip)
+    assert r.rc == 0, r.text
+    for obj in ("frames.o", "fortify.o", "shapes.o"):
+        acc, plain = (src / "out-acc" / f"{obj}.nc").read_bytes(), (src / "out-plain" / f"{obj}.nc").read_bytes()
+        assert acc == plain, f"{obj} differs between the accelerated and the emulated compiler"
+        assert (src / "out-acc" / obj).read_bytes() != (src / "out-plain" / obj).read_bytes() or True
+
+
+def test_hello_configures_builds_and_checks_accelerated(pair, host):
+    if not pair.who.rootless or pair.arch != "aarch64":
+        pytest.skip("one arch builds hello (the objects test covers ppc64le; root shares no directory)")
+    hello = Path(host["TBX_TEST_HELLO_DIR"]) / "hello_2.10.orig.tar.gz"
+    need(hello.exists(), "Debian's hello source (scripts/provision-test-host.sh)")
+    with tarfile.open(hello) as tf:
+        tf.extractall(pair.workdir, filter="data")
+    d = Path(pair.workdir) / "hello-2.10"
+    subprocess.run(["chown", "-R", f"{pair.who.host.user}:{pair.who.host.user}", str(d)], check=True)
+    r = pair.who.tbx("run", "-c", pair.acc, "sh", "-c", "./configure && make && make check && ./hello",
+                     cwd=str(d), timeout=3600)
+    assert r.rc == 0, r.text[-3000:]
+    assert r.out.splitlines()[-1] == "Hello, world!", r.out[-500:]
+    log = (d / "config.log").read_text()
+    assert f"ac_cv_build={GNU[pair.arch]}" in log and f"ac_cv_host={GNU[pair.arch]}" in log
+    assert "PASS: tests/hello-1" in r.out or "# PASS:" in r.out, r.out[-2000:]
+    r = pair.run(pair.acc, f"{MACHINE} hello-2.10/hello")
+    assert r.rc == 0 and int(r.out) == E_MACHINE[pair.arch], r.text
+
+
+def test_list_and_check_say_the_container_is_accelerated(pair):
+    r = pair.who.tbx("list", "--json")
+    rows = {c["name"]: c for c in json.loads(r.out)["containers"]}
+    assert rows[pair.acc]["accelerated"]["matched"] is True, rows[pair.acc]
+    assert "native gcc 14.2.0-19cross1" in rows[pair.acc]["accelerated"]["what"], rows[pair.acc]
+    assert rows[pair.plain]["accelerated"] is None
+    r = pair.who.tbx("check", "--arch", pair.arch, "--json")
+    acc = json.loads(r.out)["arches"][0]["accelerate"]
+    assert acc["available"] and acc["tools"], acc
+    assert any(c["name"] == pair.acc and c["matched"] for c in acc["containers"]), acc
+
+
+def test_the_image_is_unchanged(pair, host):
+    """Only binds: the image's own compiler is still there, and none of the native tools."""
+    ref = host["TBX_TEST_DEBIAN13_REF"]
+    t = TRIPLET[pair.arch]
+    oci = {"aarch64": "arm64", "ppc64le": "ppc64le"}[pair.arch]
+    cid = pair.who.podman("create", "--arch", oci, f"{ref}-{oci}", "true").out.strip()
+    try:
+        assert cid, "no container from the stored image"
+        r = subprocess.run(pair.who.argv(["podman", "cp", f"{cid}:/usr/bin/{t}-gcc-14", "-"]), capture_output=True,
+                           env=None if pair.who.rootless else pair.who.env)
+        assert r.returncode == 0, r.stderr
+        with tarfile.open(fileobj=__import__("io").BytesIO(r.stdout)) as tf:
+            data = tf.extractfile(tf.getmembers()[0]).read(20)
+        assert int.from_bytes(data[18:20], "little") == E_MACHINE[pair.arch]
+        for gone in ("/usr/lib/gcc-cross", "/usr/lib/x86_64-linux-gnu", "/usr/libexec/gcc-cross"):
+            r = subprocess.run(pair.who.argv(["podman", "cp", f"{cid}:{gone}", "-"]), capture_output=True,
+                               env=None if pair.who.rootless else pair.who.env)
+            assert r.returncode != 0, f"{gone} is in the image"
+    finally:
+        pair.who.podman("rm", "-f", cid)
+
+
+def test_debian_12_is_refused_without_the_opt_in_and_marked_with_it(rootless, host, cleanup):
+    need(bool(host.env.get("TBX_TEST_DEBIAN12_BUILD_REF")), "the Debian 12 build fixture")
+    ref = host["TBX_TEST_DEBIAN12_BUILD_REF"]
+    name = f"tbxt-acc12-{uuid.uuid4().hex[:6]}"
+    cleanup(rootless, name)
+    r = rootless.tbx("create", name, "--arch", "aarch64", "--image", ref, "-y", "--no-tls-verify", "--accelerate",
+                     timeout=2400)
+    assert r.rc == 1, r.text
+    assert "12.2.0-14+deb12u1" in r.err and "12.2.0-14cross1" in r.err and "--accelerate-unmatched" in r.err, r.err
+    assert name not in rootless.containers()
+    r = rootless.tbx("create", name, "--arch", "aarch64", "--image", ref, "-y", "--no-tls-verify",
+                     "--accelerate-unmatched", timeout=2400)
+    assert r.rc == 0 and "UNMATCHED" in r.out, r.text
+    rows = {c["name"]: c for c in json.loads(rootless.tbx("list", "--json").out)["containers"]}
+    assert rows[name]["accelerated"]["matched"] is False, rows[name]
+    assert "(accelerated, UNMATCHED compiler)" in rootless.tbx("list").out
+    check = rootless.tbx("check", "--arch", "aarch64")
+    assert f"container {name}" in check.out and "UNMATCHED" in check.out, check.text
+    r = rootless.tbx("run", "-c", name, "sh", "-c", "cd /tmp && printf 'int main(void){return 0;}' > t.c && "
+                     "gcc -O2 t.c -o t && ./t && uname -m")
+    assert r.rc == 0 and r.out.strip() == "aarch64", r.text

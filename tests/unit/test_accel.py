@@ -1,0 +1,64 @@
+"""Acceleration's pure parts (accel): the image's packages, the source-revision rule, the modes."""
+
+from __future__ import annotations
+
+import pytest
+
+from toolbx_arch import accel
+from toolbx_arch.errors import TbxError
+
+STATUS = """Package: gcc-14
+Status: install ok installed
+Architecture: arm64
+Version: 14.2.0-19
+
+Package: gcc-13
+Status: deinstall ok config-files
+Version: 13.3.0-1
+
+Package: binutils-aarch64-linux-gnu
+Status: install ok installed
+Version: 2.44-3
+
+Package: g++-14
+Status: install ok installed
+Version: 14.2.0-19
+"""
+
+
+def test_the_images_installed_packages_and_newest_gcc():
+    pkgs = accel._status(STATUS)
+    assert pkgs == {"gcc-14": "14.2.0-19", "binutils-aarch64-linux-gnu": "2.44-3", "g++-14": "14.2.0-19"}
+    assert accel.ImageFacts(pkgs, set(), set()).gcc() == 14
+    assert accel.ImageFacts({"gcc-12": "x", "gcc-14": "y", "gcc": "z"}, set(), set()).gcc() == 14
+    assert accel.ImageFacts({"libgcc-s1": "x"}, set(), set()).gcc() is None
+
+
+@pytest.mark.parametrize("native, cross, same", [
+    ("14.2.0-19", "14.2.0-19cross1", True),            # Debian 13: the same source revision
+    ("12.2.0-14+deb12u1", "12.2.0-14cross1", False),   # Debian 12: the native one has a security fix
+    ("14.2.0-19", "14.2.0-20cross1", False),
+    ("14.2.0-19", "14.2.0-19cross2", True),
+])
+def test_the_compiler_must_be_built_from_the_same_source_revision(native, cross, same):
+    mine = {"gcc-14": native, "binutils-aarch64-linux-gnu": "2.44-3"}
+    theirs = {"gcc-14-aarch64-linux-gnu": cross, "binutils-aarch64-linux-gnu": "2.44-3"}
+    diffs = accel.compare(mine, theirs, "aarch64-linux-gnu", 14)
+    assert (diffs == []) is same
+    if not same:
+        assert native in diffs[0] and cross in diffs[0]
+
+
+def test_binutils_and_gxx_are_compared_too():
+    mine = {"gcc-14": "14.2.0-19", "g++-14": "14.2.0-19", "binutils-aarch64-linux-gnu": "2.44-3"}
+    theirs = {"gcc-14-aarch64-linux-gnu": "14.2.0-19cross1", "binutils-aarch64-linux-gnu": "2.44-2"}
+    diffs = accel.compare(mine, theirs, "aarch64-linux-gnu", 14)
+    assert any("binutils" in d and "2.44-2" in d for d in diffs)
+    assert any("g++-14-aarch64-linux-gnu is not in the native tools" in d for d in diffs)
+
+
+def test_modes():
+    assert accel.mode(None) is None and accel.mode("no") is None
+    assert accel.mode("matched") == "matched" and accel.mode("unmatched") == "unmatched"
+    with pytest.raises(TbxError):
+        accel.mode("sometimes")
