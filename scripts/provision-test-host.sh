@@ -79,7 +79,7 @@ build_rootfs() { # arch -> $cache/debian-$suite-$arch.tar
 }
 build_rootfs amd64
 build_rootfs arm64
-# Debian 13 (trixie) build roots for acceleration (issue 31): arm64 and ppc64el with a compiler,
+# Debian 13 (trixie) build roots for acceleration (issue 31): arm64 and riscv64 with a compiler,
 # amd64 plain (the base tbx installs the cross toolchains on). Debian 13's native and cross gcc
 # are built from the same source revision.
 build_root() { # suite, debian arch, extra packages, tarball
@@ -107,7 +107,7 @@ build_root() { # suite, debian arch, extra packages, tarball
 build13=sudo,ca-certificates,build-essential,dpkg-dev,g++,debhelper,help2man,texinfo,fakeroot
 build_root trixie amd64 sudo,ca-certificates "$cache/debian-trixie-amd64.tar"
 build_root trixie arm64 "$build13" "$cache/debian-trixie-arm64.tar"
-build_root trixie ppc64el "$build13" "$cache/debian-trixie-ppc64el.tar"
+build_root trixie riscv64 "$build13" "$cache/debian-trixie-riscv64.tar"
 # Debian 12 with a compiler: its native and cross gcc are NOT the same source revision
 build_root bookworm arm64 sudo,ca-certificates,build-essential "$cache/debian-bookworm-build-arm64.tar"
 # Debian's hello (2.10-3): its source, for the acceleration tests (fetched once)
@@ -198,7 +198,7 @@ skopeo copy -q --all --dest-tls-verify=false "oci:$layout:index" "docker://$plai
 skopeo copy -q --dest-tls-verify=false "oci:$layout:amd64" "docker://$plain/tbx-test/amd64-only:12"
 /usr/bin/python3 "$here/make_test_images.py" --out "$cache/oci-trixie" \
     --rootfs "amd64=$cache/debian-trixie-amd64.tar" --rootfs "arm64=$cache/debian-trixie-arm64.tar" \
-    --rootfs "ppc64le=$cache/debian-trixie-ppc64el.tar"
+    --rootfs "riscv64=$cache/debian-trixie-riscv64.tar"
 skopeo copy -q --all --dest-tls-verify=false "oci:$cache/oci-trixie:index" "docker://$plain/tbx-test/debian:13"
 /usr/bin/python3 "$here/make_test_images.py" --out "$cache/oci-bookworm-build" \
     --rootfs "amd64=$cache/debian-$suite-amd64.tar" --rootfs "arm64=$cache/debian-bookworm-build-arm64.tar"

@@ -39,7 +39,7 @@ DEBIAN = {"aarch64": ("arm64", "aarch64-linux-gnu"), "ppc64le": ("ppc64el", "pow
           "armv7": ("armhf", "arm-linux-gnueabihf")}
 TOOL_PACKAGES = ("dash", "make", "sed", "grep", "mawk", "findutils", "diffutils", "coreutils")
 FOREIGN = {"uname", "arch", "stdbuf"}   # ask the kernel for the machine, or preload a foreign library
-GCC_INTERNALS = ("cc1", "cc1plus", "collect2", "lto1", "lto-wrapper", "liblto_plugin.so")
+GCC_INTERNALS = ("cc1", "cc1plus", "collect2", "lto1", "lto-wrapper", "liblto_plugin.so", "g++-mapper-server")
 BINUTILS = ("addr2line", "ar", "as", "c++filt", "dwp", "elfedit", "gold", "gprof", "ld", "ld.bfd", "ld.gold", "nm",
             "objcopy", "objdump", "ranlib", "readelf", "size", "strings", "strip")
 MODES = ("matched", "unmatched")
@@ -85,7 +85,7 @@ _READ = r'''
 p=$(podman image mount "$1") || exit 3
 cat "$p/var/lib/dpkg/status" 2>/dev/null; printf '\036\n'
 find "$p/usr/bin/" -maxdepth 1 -type f -printf '%f\n'; printf '\036\n'
-find "$p/usr/libexec/gcc/$2/" -mindepth 2 -maxdepth 2 -printf '%P\n' 2>/dev/null
+for d in lib libexec; do find "$p/usr/$d/gcc/$2/" -mindepth 2 -maxdepth 2 -printf "$d/%P\n" 2>/dev/null; done
 podman image unmount "$1" >/dev/null 2>&1
 true
 '''
@@ -191,8 +191,10 @@ def extracted(tag: str, triplet: str) -> str:
     cid = runner.run(["podman", "create", tag, "true"], timeout=120).stdout.strip()
     try:
         exp = runner.popen(["podman", "export", cid], stdout=subprocess.PIPE)
-        tar = subprocess.run(["tar", "-x", "-C", tmp, "--no-same-owner", "-f", "-", "usr/bin", "usr/lib/x86_64-linux-gnu",
-                              "usr/lib64", "usr/lib/gcc-cross", "usr/libexec/gcc-cross", f"usr/{triplet}"],
+        skip = ["dev", "proc", "sys", "run", "tmp", "var", "home", "root", "boot", "mnt", "media", "srv", "opt",
+                "usr/share", "usr/include", "usr/local"]
+        tar = subprocess.run(["tar", "-x", "-C", tmp, "--no-same-owner", "--no-same-permissions", "-f", "-",
+                              *(f"--exclude=./{d}" for d in skip), *(f"--exclude={d}" for d in skip)],
                              stdin=exp.stdout, capture_output=True, text=True)
         exp.stdout.close()
         if exp.wait() != 0 or tar.returncode != 0:
@@ -244,11 +246,13 @@ def binds(root: str, facts: ImageFacts, triplet: str, n: int, coreutils: list[st
         src = _real(root, f"/usr/bin/{name}")
         if src is not None:
             out.append((src, f"/usr/bin/{name}"))
-    for name in GCC_INTERNALS:
-        if f"{n}/{name}" in facts.internals:
-            src = _real(root, f"/usr/libexec/gcc-cross/{triplet}/{n}/{name}")
-            if src is not None:
-                out.append((src, f"/usr/libexec/gcc/{triplet}/{n}/{name}"))
+    for name in GCC_INTERNALS:  # in libexec (gcc >= 13 on Debian) or lib: wherever the image has them
+        for d in ("libexec", "lib"):
+            if f"{d}/{n}/{name}" in facts.internals:
+                src = _real(root, f"/usr/libexec/gcc-cross/{triplet}/{n}/{name}") or \
+                    _real(root, f"/usr/lib/gcc-cross/{triplet}/{n}/{name}")
+                if src is not None:
+                    out.append((src, f"/usr/{d}/gcc/{triplet}/{n}/{name}"))
     return out
 
 
@@ -295,18 +299,27 @@ def prepare(a: Arch, image: str, source: str, host_arch: Arch, how: str, *, auth
     return Plan(binds(root, facts, triplet, n, coreutils), label, not diffs, summary)
 
 
-def available(arch: str, host_arch: Arch) -> dict:
-    """For tbx check: can ``arch`` be accelerated here, the native tools already built for it, and
-    the accelerated containers of that arch (each matched or not)."""
-    if arch not in DEBIAN or host_arch.name != "x86_64":
-        return {"available": False, "why": "Debian cross-compiles for " + ", ".join(DEBIAN) + " from x86_64 only",
-                "tools": [], "containers": []}
-    deb = DEBIAN[arch][0]
+def available(arches: list[str], host_arch: Arch) -> dict[str, dict]:
+    """For tbx check, per arch: can it be accelerated here, the native tools already built for it,
+    and the accelerated containers of that arch (each matched or not). Two podman calls in all."""
+    out = {a: {"available": False, "tools": [], "containers": [],
+               "why": "Debian cross-compiles for " + ", ".join(DEBIAN) + " from x86_64 only"}
+           for a in arches if a not in DEBIAN or host_arch.name != "x86_64"}
+    todo = [a for a in arches if a not in out]
+    if not todo:
+        return out
     r = runner.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}", "localhost/tbx-accel"], timeout=60)
-    tools = sorted(t for t in r.stdout.split() if re.search(rf"-{deb}-gcc\d+$", t))
-    r = runner.run(["podman", "ps", "-a", "--filter", f"label={LABEL}", "--filter", f"label=io.github.tbx.arch={arch}",
-                    "--format", "json"], timeout=60)
+    tags = r.stdout.split() if r.returncode == 0 else []
+    r = runner.run(["podman", "ps", "-a", "--filter", f"label={LABEL}", "--format", "json"], timeout=60)
     rows = json.loads(r.stdout or "[]") if r.returncode == 0 else []
-    made = [{"name": (c.get("Names") or ["?"])[0], "matched": (c.get("Labels") or {}).get(LABEL, "").startswith("matched"),
-             "what": (c.get("Labels") or {}).get(LABEL, "").partition(": ")[2]} for c in rows]
-    return {"available": True, "why": None, "tools": tools, "containers": made}
+    for a in todo:
+        deb = DEBIAN[a][0]
+        made = []
+        for c in rows:
+            labels = c.get("Labels") or {}
+            if labels.get("io.github.tbx.arch") == a:
+                made.append({"name": (c.get("Names") or ["?"])[0], "matched": labels.get(LABEL, "").startswith("matched"),
+                             "what": labels.get(LABEL, "").partition(": ")[2]})
+        out[a] = {"available": True, "why": None, "containers": made,
+                  "tools": sorted(t for t in tags if re.search(rf"-{deb}-gcc\d+$", t))}
+    return out

@@ -2,7 +2,7 @@
 compiler and the build tools natively inside a foreign container, with the emulated compiler's
 output; uname, the package manager, the interpreters and what the build makes stay foreign.
 
-Fixtures (scripts/provision-test-host.sh): a Debian 13 index (amd64 plain; arm64 and ppc64el
+Fixtures (scripts/provision-test-host.sh): a Debian 13 index (amd64 plain; arm64 and riscv64
 with build-essential), whose native and cross gcc-14 are the same source revision, a Debian 12
 index with build-essential for arm64 (they are not), and Debian's hello 2.10 source."""
 
@@ -20,9 +20,9 @@ import pytest
 from tests.conftest import need
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "accel"
-TRIPLET = {"aarch64": "aarch64-linux-gnu", "ppc64le": "powerpc64le-linux-gnu"}
-E_MACHINE = {"aarch64": 183, "ppc64le": 21, "x86_64": 62}
-GNU = {"aarch64": "aarch64-unknown-linux-gnu", "ppc64le": "powerpc64le-unknown-linux-gnu"}
+TRIPLET = {"aarch64": "aarch64-linux-gnu", "riscv64": "riscv64-linux-gnu"}
+E_MACHINE = {"aarch64": 183, "riscv64": 243, "x86_64": 62}
+GNU = {"aarch64": "aarch64-unknown-linux-gnu", "riscv64": "riscv64-unknown-linux-gnu"}
 # the ELF machine of a file, read by the container's perl (foreign, whatever is accelerated)
 MACHINE = """perl -e 'open F, "<", $ARGV[0] or die; read F, $b, 20; print unpack("v", substr($b, 18, 2)), "\\n"'"""
 
@@ -56,7 +56,7 @@ def _pair(who, host, arch: str) -> Pair:
     return Pair(who, arch, acc, plain, str(workdir) if workdir else who.home)
 
 
-@pytest.fixture(scope="module", params=[("rootless", "aarch64"), ("rootless", "ppc64le"), ("root", "aarch64")],
+@pytest.fixture(scope="module", params=[("rootless", "aarch64"), ("rootless", "riscv64"), ("root", "aarch64")],
                 ids=lambda p: f"{p[0]}-{p[1]}")
 def pair(request, host):
     need(bool(host.env.get("TBX_TEST_DEBIAN13_REF")), "the Debian 13 fixtures (scripts/provision-test-host.sh)")
@@ -149,7 +149,7 @@ echo "$CFLAGS"
 
 def test_hello_configures_builds_and_checks_accelerated(pair, host):
     if not pair.who.rootless or pair.arch != "aarch64":
-        pytest.skip("one arch builds hello (the objects test covers ppc64le; root shares no directory)")
+        pytest.skip("one arch builds hello (the objects test covers riscv64; root shares no directory)")
     hello = Path(host["TBX_TEST_HELLO_DIR"]) / "hello_2.10.orig.tar.gz"
     need(hello.exists(), "Debian's hello source (scripts/provision-test-host.sh)")
     with tarfile.open(hello) as tf:
@@ -183,7 +183,7 @@ def test_the_image_is_unchanged(pair, host):
     """Only binds: the image's own compiler is still there, and none of the native tools."""
     ref = host["TBX_TEST_DEBIAN13_REF"]
     t = TRIPLET[pair.arch]
-    oci = {"aarch64": "arm64", "ppc64le": "ppc64le"}[pair.arch]
+    oci = {"aarch64": "arm64", "riscv64": "riscv64"}[pair.arch]
     cid = pair.who.podman("create", "--arch", oci, f"{ref}-{oci}", "true").out.strip()
     try:
         assert cid, "no container from the stored image"

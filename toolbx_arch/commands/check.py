@@ -97,12 +97,10 @@ def add_acceleration(report: readiness.Report) -> None:
     from .. import arch as archmod
     from ..accel import available
 
-    host = archmod.host()
-    for r in report.arches:
-        if r.mode != "emulated":
-            continue
-        r.accelerate = available(r.arch, host)
-        acc = r.accelerate
+    emulated = [r for r in report.arches if r.mode == "emulated"]
+    states = available([r.arch for r in emulated], archmod.host()) if emulated else {}
+    for r in emulated:
+        r.accelerate = acc = states[r.arch]
         if not acc["available"]:
             continue
         tools = ", ".join(acc["tools"]) or "none built yet (tbx create --accelerate builds them once)"
