@@ -230,7 +230,11 @@ def binds(root: str, facts: ImageFacts, triplet: str, n: int, coreutils: list[st
     if loader is None:
         raise TbxError("the native tools have no x86_64 loader (/lib64/ld-linux-x86-64.so.2)")
     out.append((loader, "/lib64/ld-linux-x86-64.so.2"))
-    for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/gcc-cross", "/usr/libexec/gcc-cross", f"/usr/{triplet}/bin"):
+    # (/usr/<triplet>/include/c++: the C++ headers of the same gcc source revision, where the cross
+    # compiler looks for them; never /usr/<triplet>/include itself, whose C library headers are the
+    # cross package's, not the container's)
+    for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/gcc-cross", "/usr/libexec/gcc-cross", f"/usr/{triplet}/bin",
+              f"/usr/{triplet}/include/c++"):
         if os.path.isdir(os.path.join(root, d.lstrip("/"))):
             out.append((os.path.join(root, d.lstrip("/")), d))
     names = [f"{triplet}-{t}" for t in ("gcc", "g++", "cpp", "gcc-ar", "gcc-nm", "gcc-ranlib", "gcov", "gcov-dump",

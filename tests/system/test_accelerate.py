@@ -116,7 +116,9 @@ g++ -O2 -flto t.cc -o t5 && ./t5
 
 def test_objects_are_byte_identical_to_the_emulated_compilers(pair):
     """With the flags dpkg-buildflags gives (hardening included), built in the same directory by
-    the accelerated and the plain container, the objects are the same once .comment is removed."""
+    the accelerated and the plain container, the objects are the same once .comment (the
+    compiler's version string) and the debug info are set aside (it names the compiler's own
+    header directory: /usr/lib/gcc-cross/… natively, /usr/lib/gcc/… emulated)."""
     if not pair.who.rootless:
         pytest.skip("the same check as rootless; root's containers share no directory with each other")
     src = Path(pair.workdir) / "objs"
@@ -138,13 +140,14 @@ echo "$CFLAGS"
         r = pair.who.tbx("run", "-c", name, "sh", "-c", build, "sh", label, cwd=pair.workdir, timeout=1800)
         assert r.rc == 0, r.text
         assert "-fstack-protector-strong" in r.out, r.out
-    strip = "cd objs && for f in out-acc/*.o out-plain/*.o; do objcopy --remove-section .comment $f $f.nc; done"
+    strip = ("cd objs && for f in out-acc/*.o out-plain/*.o; do "
+             "objcopy --strip-debug --remove-section .comment $f $f.nc; done")
     r = pair.run(pair.plain, strip)
     assert r.rc == 0, r.text
     for obj in ("frames.o", "fortify.o", "shapes.o"):
         acc, plain = (src / "out-acc" / f"{obj}.nc").read_bytes(), (src / "out-plain" / f"{obj}.nc").read_bytes()
         assert acc == plain, f"{obj} differs between the accelerated and the emulated compiler"
-        assert (src / "out-acc" / obj).read_bytes() != (src / "out-plain" / obj).read_bytes() or True
+        assert b".text" in acc and len(acc) > 1000, obj  # a real object, not an empty file
 
 
 def test_hello_configures_builds_and_checks_accelerated(pair, host):
@@ -162,7 +165,7 @@ def test_hello_configures_builds_and_checks_accelerated(pair, host):
     assert r.out.splitlines()[-1] == "Hello, world!", r.out[-500:]
     log = (d / "config.log").read_text()
     assert f"ac_cv_build={GNU[pair.arch]}" in log and f"ac_cv_host={GNU[pair.arch]}" in log
-    assert "PASS: tests/hello-1" in r.out or "# PASS:" in r.out, r.out[-2000:]
+    assert "PASS: tests/hello-1" in r.out and "# FAIL:  0" in r.out, r.out[-2000:]
     r = pair.run(pair.acc, f"{MACHINE} hello-2.10/hello")
     assert r.rc == 0 and int(r.out) == E_MACHINE[pair.arch], r.text
 
