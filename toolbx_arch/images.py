@@ -4,6 +4,7 @@ reading back what podman recorded. Local look-ups use the podman CLI (fast, no A
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 from . import arch as archmod
@@ -153,4 +154,10 @@ def pull(ref: str, a: Arch, *, authfile: str | None = None, tls_verify: bool | N
                 else:
                     forget(dest)
         if not ok:  # only this pull's own name: an image with other names (or containers) stays
-            runner.run(["podman", "rmi", "--ignore", mine], timeout=120)
+            # (an interrupted `podman rmi` of it may leave storage busy for a moment: try again
+            # until the name is gone)
+            for attempt in range(5):
+                runner.run(["podman", "rmi", "--ignore", mine], timeout=120)
+                if runner.run(["podman", "image", "exists", mine], timeout=60).returncode != 0:
+                    break
+                time.sleep(0.2 * (attempt + 1))
