@@ -103,11 +103,18 @@ def image_facts(image: str, triplet: str) -> ImageFacts:
     return ImageFacts(_status(parts[0]), set(parts[1].split()), set(parts[2].split()))
 
 
+# The cross compiler then looks for its own headers and start files under the native compiler's
+# paths (the driver passes -iprefix, cc1 relocates its include directory): the container's
+# /usr/lib/gcc/<triplet>/N, the same files, so the debug info names what the emulated compiler names.
+ENV = {"GCC_EXEC_PREFIX": "/usr/lib/gcc/"}
+
+
 class Plan:
-    """The binds of an accelerated container and what its label says."""
+    """The binds of an accelerated container, its environment, and what its label says."""
 
     def __init__(self, binds: list[tuple[str, str]], label: str, matched: bool, summary: str) -> None:
         self.binds, self.label, self.matched, self.summary = binds, label, matched, summary
+        self.env = dict(ENV)
 
 
 def _revision(version: str) -> str:

@@ -169,6 +169,7 @@ def spec(*, name: str, image: str, a: Arch, host_arch: Arch, emulator: str | Non
         from .accel import LABEL as ACCEL_LABEL
 
         labels[ACCEL_LABEL] = accel.label
+        env.update(accel.env)
     for k, v in labels.items():
         argv += ["--label", f"{k}={v}"]
     for k, v in env.items():

@@ -126,9 +126,10 @@ g++ -O2 -flto t.cc -o t5 && ./t5
 @pytest.mark.parametrize("pair", ROOTLESS, indirect=True, ids=_ids)
 def test_objects_are_byte_identical_to_the_emulated_compilers(pair):
     """With the flags dpkg-buildflags gives (hardening included), built in the same directory by
-    the accelerated and the plain container, the objects are the same once .comment (the
-    compiler's version string) and the debug info are set aside (it names the compiler's own
-    header directory: /usr/lib/gcc-cross/… natively, /usr/lib/gcc/… emulated)."""
+    the accelerated and the plain container, the C objects and a linked program are the same,
+    debug info and build-id included, once .comment (the compiler's version string) is removed;
+    the C++ object once its debug info is set aside too (it names the C++ headers' directory,
+    which the cross compiler spells /usr/<triplet>/include/c++)."""
     src = Path(pair.workdir) / "objs"
     shutil.copytree(FIXTURES, src)
     shutil.chown(src, pair.who.host.user, pair.who.host.user)
@@ -141,6 +142,7 @@ eval "$(dpkg-buildflags --export=sh)"
 mkdir -p out-$1
 gcc $CPPFLAGS $CFLAGS -c frames.c -o out-$1/frames.o
 gcc $CPPFLAGS $CFLAGS -c fortify.c -o out-$1/fortify.o
+gcc $CPPFLAGS $CFLAGS $LDFLAGS frames.c fortify.c -o out-$1/prog
 g++ $CPPFLAGS $CXXFLAGS -c shapes.cc -o out-$1/shapes.o
 echo "$CFLAGS"
 """
@@ -148,12 +150,12 @@ echo "$CFLAGS"
         r = pair.who.tbx("run", "-c", name, "sh", "-c", build, "sh", label, cwd=pair.workdir, timeout=1800)
         assert r.rc == 0, r.text
         assert "-fstack-protector-strong" in r.out, r.out
-    strip = ("cd objs && for f in out-acc/*.o out-plain/*.o; do "
-             "objcopy --strip-debug --remove-section .comment $f $f.nc; done")
+    strip = ("cd objs && for f in out-acc/* out-plain/*; do objcopy --remove-section .comment $f $f.nc; "
+             "objcopy --strip-debug --remove-section .comment $f $f.nd; done")
     r = pair.run(pair.plain, strip)
     assert r.rc == 0, r.text
-    for obj in ("frames.o", "fortify.o", "shapes.o"):
-        acc, plain = (src / "out-acc" / f"{obj}.nc").read_bytes(), (src / "out-plain" / f"{obj}.nc").read_bytes()
+    for obj, kept in (("frames.o", "nc"), ("fortify.o", "nc"), ("prog", "nc"), ("shapes.o", "nd")):
+        acc, plain = (src / "out-acc" / f"{obj}.{kept}").read_bytes(), (src / "out-plain" / f"{obj}.{kept}").read_bytes()
         assert acc == plain, f"{obj} differs between the accelerated and the emulated compiler"
         assert b".text" in acc and len(acc) > 1000, obj  # a real object, not an empty file
 
