@@ -179,7 +179,7 @@ def tools_facts(tag: str, triplet: str, n: int) -> tuple[dict[str, str], list[st
     return pkgs, coreutils
 
 
-def extracted(tag: str, triplet: str) -> str:
+def extracted(tag: str) -> str:
     """The tools image's files, extracted once (read by the binds): tbx's data directory/accel/ID."""
     from . import paths
 
@@ -305,9 +305,17 @@ def prepare(a: Arch, image: str, source: str, host_arch: Arch, how: str, *, auth
                                "so the output would differ.",
                        fix="Use a release whose native and cross compilers match (Debian 13), or, for development "
                            "builds only: --accelerate-unmatched")
-    root = extracted(tag, triplet)
+    root = extracted(tag)
     label = ("matched: " if not diffs else "unmatched: ") + summary + ("" if not diffs else f" ({'; '.join(diffs)})")
     return Plan(binds(root, facts, triplet, n, coreutils), label, not diffs, summary)
+
+
+def describe(label: str | None) -> dict | None:
+    """A container's ``LABEL`` as tbx list and tbx check show it: {"matched", "what"}, or None."""
+    if not label:
+        return None
+    state, _, what = label.partition(": ")
+    return {"matched": state == "matched", "what": what}
 
 
 def available(arches: list[str], host_arch: Arch) -> dict[str, dict]:
@@ -329,8 +337,7 @@ def available(arches: list[str], host_arch: Arch) -> dict[str, dict]:
         for c in rows:
             labels = c.get("Labels") or {}
             if labels.get("io.github.tbx.arch") == a:
-                made.append({"name": (c.get("Names") or ["?"])[0], "matched": labels.get(LABEL, "").startswith("matched"),
-                             "what": labels.get(LABEL, "").partition(": ")[2]})
+                made.append({"name": (c.get("Names") or ["?"])[0], **describe(labels.get(LABEL))})
         out[a] = {"available": True, "why": None, "containers": made,
                   "tools": sorted(t for t in tags if re.search(rf"-{deb}-gcc\d+$", t))}
     return out

@@ -436,11 +436,7 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
             if p.status == "pending":
                 p.status, p.error = "skipped", (f"not built: {', '.join(failed)} failed before starting, so nothing "
                                                 "could be assembled (--keep-going builds the others anyway)")
-        if json_out:
-            output.print_json({"schema": SCHEMA, "tag": str(ref), "assembled": False, "index_digest": None,
-                               "pushed": False, "platforms": [p.as_dict() for p in plats]})
-        else:
-            _render(plats, ref, False, False, None)
+        _report(plats, ref, False, False, None, json_out)
         return 1
     here = [a for p, a in zip(plats, wanted) if a.name not in on_node and p.status == "pending"]
     lines = _registration_lines(here, host_arch)
@@ -508,13 +504,18 @@ def build(context: str, *, arches: str, tag: str, file: str | None, build_args: 
             index_digest = _push(ref, authfile, tls_verify)
             pushed = True
             _registry_digests(ref, index_digest, ok, tls_verify, authfile)
-    result = {"schema": SCHEMA, "tag": str(ref), "assembled": assembled, "index_digest": index_digest,
-              "pushed": pushed, "platforms": [p.as_dict() for p in plats]}
-    if json_out:
-        output.print_json(result)
-    else:
-        _render(plats, ref, assembled, pushed, index_digest)
+    _report(plats, ref, assembled, pushed, index_digest, json_out)
     return 0 if len(ok) == len(plats) else 1
+
+
+def _report(plats: list[Platform], ref: naming.Reference, assembled: bool, pushed: bool, digest: str | None,
+            json_out: bool) -> None:
+    """The build's outcome: --json, or the table and warnings."""
+    if json_out:
+        output.print_json({"schema": SCHEMA, "tag": str(ref), "assembled": assembled, "index_digest": digest,
+                           "pushed": pushed, "platforms": [p.as_dict() for p in plats]})
+    else:
+        _render(plats, ref, assembled, pushed, digest)
 
 
 def _render(plats: list[Platform], ref: naming.Reference, assembled: bool, pushed: bool, digest: str | None) -> None:

@@ -125,9 +125,7 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
     if how is not None:  # acceleration reads the image first: pull it now, undone if refused
         pulled = None
         if local(t.local_image) is None:
-            if not (yes or _ask(f"Image {t.ref} for {t.arch.name} is not stored locally. Pull it?")):
-                raise TbxError(f"image {t.local_image} is not stored locally",
-                               fix=f"tbx create … -y, or first: tbx image pull {t.ref} --arch {t.arch.name}")
+            _consent(t, yes)
             with progress.pull(f"Pulling {t.ref} for {t.arch.name}") as shown:
                 pulled, _, _ = images.pull(t.ref, t.arch, authfile=authfile, tls_verify=tls_verify, **shown)
         try:
@@ -136,8 +134,7 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
             plan = prepare(t.arch, t.local_image, str(t.ref), host_arch, how, authfile=authfile,
                            tls_verify=tls_verify)
         except BaseException:
-            if pulled is not None and runner.run(["podman", "rmi", pulled], timeout=120).returncode == 0:
-                images.forget(pulled)
+            _undo_pull(pulled)
             raise
         seen.pop(t.local_image, None)
         looking.pop(t.local_image, None)
@@ -149,9 +146,7 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
         return made
     if containers.inspect(cname) is not None:  # say so before a long pull
         raise _exists(cname)
-    if not (yes or _ask(f"Image {t.ref} for {t.arch.name} is not stored locally. Pull it?")):
-        raise TbxError(f"image {t.local_image} is not stored locally",
-                       fix=f"tbx create … -y, or first: tbx image pull {t.ref} --arch {t.arch.name}")
+    _consent(t, yes)
     pulled = None
     try:
         with progress.pull(f"Pulling {t.ref} for {t.arch.name}") as shown:
@@ -161,14 +156,23 @@ def create(*, name: str | None, arch: str | None, image: str | None, distro: str
             raise TbxError(f"image {t.local_image} disappeared right after it was pulled", exit_code=EXIT_ENGINE)
         return made
     except BaseException:
-        # create = pull + create: a create that does not happen leaves no image name either.
-        # Only a name this run's pull stored (an interrupted pull undoes its own); an image
-        # a container uses stays (podman refuses), and one with other names only loses this one.
-        if pulled is not None:
-            r = runner.run(["podman", "rmi", pulled], timeout=120)
-            if r.returncode == 0:
-                images.forget(pulled)
+        _undo_pull(pulled)
         raise
+
+
+def _consent(t, yes: bool) -> None:
+    """The image is not stored: pull it only with -y or the user's yes."""
+    if not (yes or _ask(f"Image {t.ref} for {t.arch.name} is not stored locally. Pull it?")):
+        raise TbxError(f"image {t.local_image} is not stored locally",
+                       fix=f"tbx create … -y, or first: tbx image pull {t.ref} --arch {t.arch.name}")
+
+
+def _undo_pull(pulled: str | None) -> None:
+    """create = pull + create: a create that does not happen leaves no image name either. Only a
+    name this run's pull stored (an interrupted pull undoes its own); an image a container uses
+    stays (podman refuses), and one with other names only loses this one."""
+    if pulled is not None and runner.run(["podman", "rmi", pulled], timeout=120).returncode == 0:
+        images.forget(pulled)
 
 
 def _has_arch_suffix(image: str) -> bool:

@@ -28,11 +28,9 @@ def _answer(p: subprocess.Popen, what: str):
 
 def _accelerated(labels: dict) -> dict | None:
     """tbx create --accelerate: whether its native compiler matches, and what runs natively."""
-    label = labels.get("io.github.tbx.accelerated")
-    if not label:
-        return None
-    state, _, what = label.partition(": ")
-    return {"matched": state == "matched", "what": what}
+    from ..accel import LABEL, describe
+
+    return describe(labels.get(LABEL))
 
 
 def _volumes(labels: dict) -> list:

@@ -98,27 +98,23 @@ def run_remote(a: archmod.Arch, res: Result, candidates: list[nodes.Node], comma
             res.where = node.name
             try:
                 name, ref = _remote_source(a, image, node)
-            except nodes.Unreachable as e:  # as if the run had found it down
+            except nodes.Unreachable as e:  # as if the run had found it down (nothing ran there)
                 got = remote.Outcome()
                 got.error, got.fix, got.unreachable = e.message, e.fix, True
-                if i + 1 < len(candidates):
-                    res.skipped.append({"connection": node.name, "error": got.error})
-                    printer.line(a.name, f"tbx: {got.error}; trying {candidates[i + 1].name}", True)
-                    continue
-                break
-            res.container = name
+            else:
+                res.container = name
 
-            def started(proc, stop):
-                with lock:
-                    procs[a.name] = (proc, stop)
-                    late = stopping.is_set()
-                if late:  # Ctrl-C came while it started
-                    stop()
-                    proc.terminate()
+                def started(proc, stop):
+                    with lock:
+                        procs[a.name] = (proc, stop)
+                        late = stopping.is_set()
+                    if late:  # Ctrl-C came while it started
+                        stop()
+                        proc.terminate()
 
-            got = remote.run(node, name, a, ref, command, ship=ship, tls_verify=tls_verify,
-                             on_line=lambda line, err: printer.line(a.name, line, err), started=started,
-                             sync_deletions=sync_deletions)
+                got = remote.run(node, name, a, ref, command, ship=ship, tls_verify=tls_verify,
+                                 on_line=lambda line, err: printer.line(a.name, line, err), started=started,
+                                 sync_deletions=sync_deletions)
             if got.unreachable and i + 1 < len(candidates) and not stopping.is_set():
                 res.skipped.append({"connection": node.name, "error": got.error})
                 printer.line(a.name, f"tbx: {got.error}; trying {candidates[i + 1].name}", True)
