@@ -8,7 +8,7 @@ toolchain for the container's arch installed (``localhost/tbx-accel:...``), buil
 reused, its files extracted once under tbx's data directory. Nothing is written into the
 container's image: the native files reach the container as read-only, non-recursive binds,
 over the image's own names (``/usr/bin/<triplet>-gcc-N`` and the other triplet-named tools, the
-compiler's internals in ``/usr/libexec/gcc/<triplet>/N``, ``dash``, ``make``, ``sed``, ``grep``,
+compiler's internals in ``/usr/libexec/gcc/<triplet>/N``, ``dash``, ``bash``, ``make``, ``sed``, ``grep``,
 ``mawk``, findutils, diffutils and the coreutils except ``uname``, ``arch`` and ``stdbuf``) or at
 paths a foreign root does not have (the x86_64 loader and libraries, ``/usr/lib/gcc-cross``,
 ``/usr/libexec/gcc-cross``, ``/usr/<triplet>/bin``).
@@ -37,7 +37,13 @@ LABEL = "io.github.tbx.accelerated"   # "matched: …" or "unmatched: …" (what
 DEBIAN = {"aarch64": ("arm64", "aarch64-linux-gnu"), "ppc64le": ("ppc64el", "powerpc64le-linux-gnu"),
           "s390x": ("s390x", "s390x-linux-gnu"), "riscv64": ("riscv64", "riscv64-linux-gnu"),
           "armv7": ("armhf", "arm-linux-gnueabihf")}
-TOOL_PACKAGES = ("dash", "make", "sed", "grep", "mawk", "findutils", "diffutils", "coreutils")
+TOOL_PACKAGES = ("dash", "bash", "make", "sed", "grep", "mawk", "findutils", "diffutils", "coreutils")
+# What bash reports as $HOSTTYPE and $MACHTYPE: its build's GNU type. Native bash takes them from
+# the environment when they are set there, so the container's environment says the container's.
+BASH_TYPES = {"aarch64": ("aarch64", "aarch64-unknown-linux-gnu"),
+              "ppc64le": ("powerpc64le", "powerpc64le-unknown-linux-gnu"),
+              "s390x": ("s390x", "s390x-ibm-linux-gnu"), "riscv64": ("riscv64", "riscv64-unknown-linux-gnu"),
+              "armv7": ("arm", "arm-unknown-linux-gnueabihf")}
 FOREIGN = {"uname", "arch", "stdbuf"}   # ask the kernel for the machine, or preload a foreign library
 GCC_INTERNALS = ("cc1", "cc1plus", "collect2", "lto1", "lto-wrapper", "liblto_plugin.so", "g++-mapper-server")
 BINUTILS = ("addr2line", "ar", "as", "c++filt", "dwp", "elfedit", "gold", "gprof", "ld", "ld.bfd", "ld.gold", "nm",
@@ -109,12 +115,21 @@ def image_facts(image: str, triplet: str) -> ImageFacts:
 ENV = {"GCC_EXEC_PREFIX": "/usr/lib/gcc/"}
 
 
+def environment(arch: str) -> dict[str, str]:
+    """The environment of an accelerated container of ``arch``: ``ENV``, native bash's
+    ``HOSTTYPE`` and ``MACHTYPE`` as the container's own bash says them, and ``TBX_SUDO_KEEP``,
+    the names tbx-init asks sudo to keep (sudo resets the environment otherwise)."""
+    hosttype, machtype = BASH_TYPES[arch]
+    env = {**ENV, "HOSTTYPE": hosttype, "MACHTYPE": machtype}
+    return {**env, "TBX_SUDO_KEEP": " ".join(sorted(env))}
+
+
 class Plan:
     """The binds of an accelerated container, its environment, and what its label says."""
 
-    def __init__(self, binds: list[tuple[str, str]], label: str, matched: bool, summary: str) -> None:
+    def __init__(self, binds: list[tuple[str, str]], label: str, matched: bool, summary: str, arch: str) -> None:
         self.binds, self.label, self.matched, self.summary = binds, label, matched, summary
-        self.env = dict(ENV)
+        self.env = environment(arch)
 
 
 def _revision(version: str) -> str:
@@ -247,7 +262,7 @@ def binds(root: str, facts: ImageFacts, triplet: str, n: int, coreutils: list[st
     names = [f"{triplet}-{t}" for t in ("gcc", "g++", "cpp", "gcc-ar", "gcc-nm", "gcc-ranlib", "gcov", "gcov-dump",
                                         "gcov-tool", "lto-dump")]
     names = [f"{x}-{n}" for x in names] + [f"{triplet}-{t}" for t in BINUTILS]
-    names += ["dash", "make", "sed", "grep", "mawk", "find", "xargs", "diff", "diff3", "sdiff", "cmp"]
+    names += ["dash", "bash", "make", "sed", "grep", "mawk", "find", "xargs", "diff", "diff3", "sdiff", "cmp"]
     names += [c for c in coreutils if c not in FOREIGN]
     seen = set()
     for name in names:
@@ -307,7 +322,7 @@ def prepare(a: Arch, image: str, source: str, host_arch: Arch, how: str, *, auth
                            "builds only: --accelerate-unmatched")
     root = extracted(tag)
     label = ("matched: " if not diffs else "unmatched: ") + summary + ("" if not diffs else f" ({'; '.join(diffs)})")
-    return Plan(binds(root, facts, triplet, n, coreutils), label, not diffs, summary)
+    return Plan(binds(root, facts, triplet, n, coreutils), label, not diffs, summary, a.name)
 
 
 def describe(label: str | None) -> dict | None:

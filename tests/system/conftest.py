@@ -201,6 +201,9 @@ def _clean_test_leftovers(request):
                 src = (row.get("Labels") or {}).get("io.github.tbx.source", "")
                 if n.startswith("tbxt-") or "/tbx-test/" in src:
                     r.rm_containers(n)
+            # images the build tests made and then untagged (built on the test images, whose
+            # label is their own): nothing else is dangling with that label
+            r.podman("image", "prune", "-f", "--filter", "label=org.opencontainers.image.title=tbx test image")
     sweep()
     yield
     sweep()

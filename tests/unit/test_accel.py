@@ -62,3 +62,15 @@ def test_modes():
     assert accel.mode("matched") == "matched" and accel.mode("unmatched") == "unmatched"
     with pytest.raises(TbxError):
         accel.mode("sometimes")
+
+
+def test_every_arch_gets_bash_types_and_sudo_keeps_the_environment():
+    """Native bash takes HOSTTYPE and MACHTYPE from the environment: every arch tbx accelerates
+    says its own, and sudo is told to keep each name tbx sets."""
+    assert set(accel.BASH_TYPES) == set(accel.DEBIAN)
+    for arch, (_, triplet) in accel.DEBIAN.items():
+        env = accel.environment(arch)
+        assert env["MACHTYPE"].startswith(env["HOSTTYPE"] + "-") and env["HOSTTYPE"] != "x86_64"
+        assert env["MACHTYPE"].split("-")[-1] == triplet.split("-")[-1]  # gnu, gnueabihf
+        assert env["GCC_EXEC_PREFIX"] == "/usr/lib/gcc/"
+        assert set(env["TBX_SUDO_KEEP"].split()) == set(env) - {"TBX_SUDO_KEEP"}

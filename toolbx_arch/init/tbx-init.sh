@@ -162,6 +162,21 @@ elif [ -n "$user" ] && [ ! -d "$home" ]; then
     host /usr/bin/mkdir -p -m 0700 "$home" || fail "cannot make $home"
 fi
 
+# An accelerated container's environment (tbx's accel.environment) must reach programs run under
+# sudo too, which resets the environment: the names tbx gives in TBX_SUDO_KEEP are kept.
+case "${TBX_SUDO_KEEP:-}" in
+"") ;;
+*[!A-Z_\ ]*) fail "TBX_SUDO_KEEP has other characters than names: $TBX_SUDO_KEEP" ;;
+*)
+    no_link /etc /etc/sudoers.d /etc/sudoers.d/tbx-env
+    [ -d /etc/sudoers.d ] || host /usr/bin/mkdir -p /etc/sudoers.d || fail "cannot make /etc/sudoers.d"
+    put /etc/sudoers.d/tbx-env "Defaults env_keep += \"$TBX_SUDO_KEEP\"
+" || fail "cannot write /etc/sudoers.d/tbx-env"
+    host /usr/bin/chmod 0440 /etc/sudoers.d/tbx-env
+    log "sudo keeps $TBX_SUDO_KEEP"
+    ;;
+esac
+
 no_link /run /run/.toolboxenv /etc/debian_chroot
 [ -f /run/.toolboxenv ] || put /run/.toolboxenv "" 2>/dev/null
 # Debian/Ubuntu's stock .bashrc shows /etc/debian_chroot in the prompt: say where you are.
