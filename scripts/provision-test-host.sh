@@ -11,6 +11,8 @@
 #     publishes: a two-arch index, a single-arch amd64 image, the index again behind auth
 #   - installs the ssh node of the connection tests (test-node.sh install: openssh-server, a node
 #     user, keys; sshd on 127.0.0.1 only, started and stopped by the tests)
+#   - builds the emulated reference of the acceleration tests once (scripts/hello-reference.sh:
+#     Debian's hello .deb from a plain arm64 tbx container, about ten minutes, cached)
 #   - leaves the host's qemu binfmt_misc entries DISABLED, to prove tbx needs none
 #   - writes the facts the tests need to $TBX_TEST_ENV (default /run/tbx-ci/env)
 set -euo pipefail
@@ -239,6 +241,17 @@ done
 # The ssh node of the connection tests (issue 15): installed here; the tests start and stop it.
 bash "$here/test-node.sh" install
 
+# The emulated reference of the acceleration tests: hello's .deb built in a plain arm64 container
+# of the Debian 13 image (about ten minutes once, cached by the image's and the source's hash)
+tbx=${TBX_VENV:-/opt/tbx}/bin/tbx
+hello_deb_arm64=
+if [ -x "$tbx" ]; then
+    hello_deb_arm64=$(bash "$here/hello-reference.sh" "$cache" "$plain/tbx-test/debian:13" "$tbx" "$test_user" \
+        aarch64 arm64 "$cache/debian-trixie-arm64.tar")
+else
+    log "tbx is not installed at $tbx: no emulated hello reference (scripts/install.sh first)"
+fi
+
 cat >"$env_file.tmp" <<EOF
 TBX_TEST_REGISTRY=$plain
 TBX_TEST_AUTH_REGISTRY=$auth
@@ -251,6 +264,7 @@ TBX_TEST_BUSYBOX_REF=$plain/tbx-test/busybox:1
 TBX_TEST_DEBIAN13_REF=$plain/tbx-test/debian:13
 TBX_TEST_DEBIAN12_BUILD_REF=$plain/tbx-test/debian-build:12
 TBX_TEST_HELLO_DIR=$cache/hello
+TBX_TEST_HELLO_DEB_ARM64=$hello_deb_arm64
 TBX_TEST_EMULATOR_REF=$plain/tbx-test/binfmt-good:1
 TBX_TEST_BAD_EMULATOR_REF=$plain/tbx-test/binfmt-bad:1
 TBX_TEST_OCI_LAYOUT=$layout

@@ -9,7 +9,7 @@ reused, its files extracted once under tbx's data directory. Nothing is written 
 container's image: the native files reach the container as read-only, non-recursive binds,
 over the image's own names (``/usr/bin/<triplet>-gcc-N`` and the other triplet-named tools, the
 compiler's internals in ``/usr/libexec/gcc/<triplet>/N``, ``dash``, ``bash``, ``make``, ``sed``, ``grep``,
-``mawk``, findutils, diffutils and the coreutils except ``uname``, ``arch`` and ``stdbuf``) or at
+``mawk``, ``m4``, findutils, diffutils and the coreutils except ``uname``, ``arch`` and ``stdbuf``) or at
 paths a foreign root does not have (the x86_64 loader and libraries, ``/usr/lib/gcc-cross``,
 ``/usr/libexec/gcc-cross``, ``/usr/<triplet>/bin``).
 
@@ -37,7 +37,7 @@ LABEL = "io.github.tbx.accelerated"   # "matched: …" or "unmatched: …" (what
 DEBIAN = {"aarch64": ("arm64", "aarch64-linux-gnu"), "ppc64le": ("ppc64el", "powerpc64le-linux-gnu"),
           "s390x": ("s390x", "s390x-linux-gnu"), "riscv64": ("riscv64", "riscv64-linux-gnu"),
           "armv7": ("armhf", "arm-linux-gnueabihf")}
-TOOL_PACKAGES = ("dash", "bash", "make", "sed", "grep", "mawk", "findutils", "diffutils", "coreutils")
+TOOL_PACKAGES = ("dash", "bash", "make", "sed", "grep", "mawk", "m4", "findutils", "diffutils", "coreutils")
 # What bash reports as $HOSTTYPE and $MACHTYPE: its build's GNU type. Native bash takes them from
 # the environment when they are set there, so the container's environment says the container's.
 BASH_TYPES = {"aarch64": ("aarch64", "aarch64-unknown-linux-gnu"),
@@ -49,6 +49,7 @@ GCC_INTERNALS = ("cc1", "cc1plus", "collect2", "lto1", "lto-wrapper", "liblto_pl
 BINUTILS = ("addr2line", "ar", "as", "c++filt", "dwp", "elfedit", "gold", "gprof", "ld", "ld.bfd", "ld.gold", "nm",
             "objcopy", "objdump", "ranlib", "readelf", "size", "strings", "strip")
 MODES = ("matched", "unmatched")
+PACKAGES_LABEL = "io.github.tbx.accel-packages"   # of a tools image: the packages it was built with
 
 
 def mode(value: str | None) -> str | None:
@@ -158,11 +159,15 @@ def tools_image(base: str, a: Arch, n: int, with_gxx: bool) -> str:
     the cross toolchain for ``a`` and the build tools, built once."""
     deb, triplet = DEBIAN[a.name]
     tag = f"localhost/tbx-accel:{re.sub(r'[^A-Za-z0-9_.-]', '-', base.rpartition('/')[2])}-{deb}-gcc{n}"
-    if runner.run(["podman", "image", "exists", tag], timeout=60).returncode == 0:
-        return tag
     pkgs = [f"gcc-{n}-{triplet}", f"cpp-{n}-{triplet}", f"binutils-{triplet}", *TOOL_PACKAGES]
     if with_gxx:
         pkgs.append(f"g++-{n}-{triplet}")
+    # built before with these packages (an image from an older tbx, with fewer tools, is rebuilt)
+    r = runner.run(["podman", "image", "inspect", "--format", f'{{{{index .Labels "{PACKAGES_LABEL}"}}}}', tag],
+                   timeout=60)
+    if r.returncode == 0 and set(pkgs) <= set(r.stdout.split()):
+        return tag
+    old = runner.run(["podman", "image", "inspect", "--format", "{{.Id}}", tag], timeout=60).stdout.strip()
     containerfile = (f"FROM {base}\n"
                      "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
                      f"--no-install-recommends {' '.join(pkgs)} && apt-get clean && rm -rf /var/lib/apt/lists/*\n")
@@ -173,11 +178,14 @@ def tools_image(base: str, a: Arch, n: int, with_gxx: bool) -> str:
 
     with tempfile.TemporaryDirectory(prefix="tbx-accel-") as context:
         r = runner.run(["podman", "build", "--pull=never", "--network", "host", "--tag", tag,
-                        "--label", f"io.github.tbx.accel-base={base}", "-f", "-", context], input=containerfile,
+                        "--label", f"io.github.tbx.accel-base={base}", "--label", f"{PACKAGES_LABEL}={' '.join(pkgs)}",
+                        "-f", "-", context], input=containerfile,
                        timeout=3600)
     if r.returncode != 0:
         raise TbxError(f"could not build the native tools {tag} from {base}", details=r.stderr.strip()[-800:],
                        fix=f"Check that {base} can install {pkgs[0]} (apt-get, the network)", exit_code=EXIT_ENGINE)
+    if old:  # the older build, untagged now (its extracted files stay: containers may bind them)
+        runner.run(["podman", "rmi", old], timeout=120)
     return tag
 
 
@@ -262,7 +270,7 @@ def binds(root: str, facts: ImageFacts, triplet: str, n: int, coreutils: list[st
     names = [f"{triplet}-{t}" for t in ("gcc", "g++", "cpp", "gcc-ar", "gcc-nm", "gcc-ranlib", "gcov", "gcov-dump",
                                         "gcov-tool", "lto-dump")]
     names = [f"{x}-{n}" for x in names] + [f"{triplet}-{t}" for t in BINUTILS]
-    names += ["dash", "bash", "make", "sed", "grep", "mawk", "find", "xargs", "diff", "diff3", "sdiff", "cmp"]
+    names += ["dash", "bash", "make", "sed", "grep", "mawk", "m4", "find", "xargs", "diff", "diff3", "sdiff", "cmp"]
     names += [c for c in coreutils if c not in FOREIGN]
     seen = set()
     for name in names:
