@@ -210,6 +210,7 @@ def extracted(tag: str) -> str:
     top = os.path.join(paths.data_dir(), "accel")
     dest = os.path.join(top, iid)
     if os.path.isdir(dest):
+        _prune(top)
         return dest
     os.makedirs(top, mode=0o755, exist_ok=True)
     import shutil
@@ -223,9 +224,8 @@ def extracted(tag: str) -> str:
         exp = runner.popen(["podman", "export", cid], stdout=subprocess.PIPE)
         skip = ["dev", "proc", "sys", "run", "tmp", "var", "home", "root", "boot", "mnt", "media", "srv", "opt",
                 "usr/share", "usr/include", "usr/local"]
-        tar = subprocess.run(["tar", "-x", "-C", tmp, "--no-same-owner", "--no-same-permissions", "-f", "-",
-                              *(f"--exclude=./{d}" for d in skip), *(f"--exclude={d}" for d in skip)],
-                             stdin=exp.stdout, capture_output=True, text=True)
+        tar = runner.run(["tar", "-x", "-C", tmp, "--no-same-owner", "--no-same-permissions", "-f", "-",
+                          *(f"--exclude=./{d}" for d in skip), *(f"--exclude={d}" for d in skip)], stdin=exp.stdout)
         exp.stdout.close()
         if exp.wait() != 0 or tar.returncode != 0:
             raise TbxError(f"could not extract the native tools of {tag}", details=tar.stderr[-600:],
@@ -236,7 +236,45 @@ def extracted(tag: str) -> str:
         raise
     finally:
         runner.run(["podman", "rm", "-f", cid], timeout=120)
+    _prune(top)
     return dest
+
+
+def stale(top: str, entries: list[str], image_ids: list[str], sources: list[str]) -> list[str]:
+    """The directories of ``top`` (tools extracted from an image) that no image has any more and
+    no container binds (``sources``: every container's mount sources). Half-made ones (``.new-``:
+    another tbx may be extracting) stay."""
+    ids = {i.removeprefix("sha256:")[:12] for i in image_ids}
+    used = set()
+    for src in sources:
+        for t in {top, os.path.realpath(top)}:
+            if src.startswith(t + "/"):
+                used.add(src[len(t) + 1:].split("/", 1)[0])
+    return [e for e in entries if not e.startswith(".") and e not in ids and e not in used]
+
+
+def _prune(top: str) -> None:
+    """Remove the tools of older builds (a rebuild untags them) once no container binds them;
+    run whenever an accelerated container is made. Nothing goes when podman cannot say what is
+    in use."""
+    entries = os.listdir(top)
+    if len(entries) < 2:
+        return
+    images = runner.run(["podman", "images", "-a", "-q", "--no-trunc"], timeout=60)
+    ctrs = runner.run(["podman", "ps", "-a", "-q"], timeout=60)
+    if images.returncode != 0 or ctrs.returncode != 0:
+        return
+    sources: list[str] = []
+    if ctrs.stdout.split():
+        r = runner.run(["podman", "container", "inspect", "--format",
+                        '{{range .Mounts}}{{.Source}}{{"\\n"}}{{end}}', *ctrs.stdout.split()], timeout=120)
+        if r.returncode != 0:  # (a container removed meanwhile: try again next time)
+            return
+        sources = r.stdout.split("\n")
+    import shutil
+
+    for e in stale(top, entries, images.stdout.split(), sources):
+        shutil.rmtree(os.path.join(top, e), ignore_errors=True)
 
 
 def _real(root: str, path: str) -> str | None:

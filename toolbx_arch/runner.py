@@ -46,8 +46,10 @@ def _argv(args: Sequence[str]) -> list[str]:
 
 
 def run(args: Sequence[str], *, capture: bool = True, input: str | bytes | None = None,
-        env: dict | None = None, timeout: float | None = None, text: bool = True) -> subprocess.CompletedProcess:
-    """Run to completion; never raises for a non-zero exit (callers decide what it means)."""
+        env: dict | None = None, timeout: float | None = None, text: bool = True,
+        stdin=None) -> subprocess.CompletedProcess:
+    """Run to completion; never raises for a non-zero exit (callers decide what it means).
+    ``stdin``: a file (another program's output) to read instead of ``input``."""
     import subprocess
 
     argv = _argv(args)
@@ -55,7 +57,8 @@ def run(args: Sequence[str], *, capture: bool = True, input: str | bytes | None 
         return subprocess.run(argv, input=input, env=env, timeout=timeout, text=text,
                               stdout=subprocess.PIPE if capture else None,
                               stderr=subprocess.PIPE if capture else None,
-                              stdin=None if input is not None else subprocess.DEVNULL if capture else None)
+                              stdin=stdin if stdin is not None else None if input is not None
+                              else subprocess.DEVNULL if capture else None)
     except subprocess.TimeoutExpired as e:
         import shlex
 

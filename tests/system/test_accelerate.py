@@ -290,9 +290,16 @@ def test_debian_12_is_refused_without_the_opt_in_and_marked_with_it(rootless, ho
     assert r.rc == 1, r.text
     assert "12.2.0-14+deb12u1" in r.err and "12.2.0-14cross1" in r.err and "--accelerate-unmatched" in r.err, r.err
     assert name not in rootless.containers()
+    # the tools of an older build (its image gone, no container binding them) go at the next create
+    old = Path(rootless.home) / ".local/share/tbx/accel/0123456789ab"
+    (old / "usr/bin").mkdir(parents=True)
+    (old / "usr/bin/gcc").write_text("")
+    for d in (old.parent, old, old / "usr", old / "usr/bin", old / "usr/bin/gcc"):
+        shutil.chown(d, rootless.host.user, rootless.host.user)
     r = rootless.tbx("create", name, "--arch", "aarch64", "--image", ref, "-y", "--no-tls-verify",
                      "--accelerate-unmatched", timeout=2400)
     assert r.rc == 0 and "UNMATCHED" in r.out, r.text
+    assert not old.exists(), "the tools of an older build stayed"
     rows = {c["name"]: c for c in json.loads(rootless.tbx("list", "--json").out)["containers"]}
     assert rows[name]["accelerated"]["matched"] is False, rows[name]
     assert "(accelerated, UNMATCHED compiler)" in rootless.tbx("list").out

@@ -74,3 +74,12 @@ def test_every_arch_gets_bash_types_and_sudo_keeps_the_environment():
         assert env["MACHTYPE"].split("-")[-1] == triplet.split("-")[-1]  # gnu, gnueabihf
         assert env["GCC_EXEC_PREFIX"] == "/usr/lib/gcc/"
         assert set(env["TBX_SUDO_KEEP"].split()) == set(env) - {"TBX_SUDO_KEEP"}
+
+
+def test_stale_tools_are_those_no_image_has_and_no_container_binds(tmp_path):
+    top = str(tmp_path / "accel")
+    entries = ["aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc", ".new-x1y2"]
+    images = ["sha256:" + "a" * 64, "dddddddddddd" + "0" * 52]
+    sources = [f"{top}/bbbbbbbbbbbb/usr/bin/gcc", "/home/u", "", f"{top}-other/cccccccccccc/x"]
+    assert accel.stale(top, entries, images, sources) == ["cccccccccccc"]
+    assert accel.stale(top, entries, images, [*sources, f"{top}/cccccccccccc/lib64/ld-linux-x86-64.so.2"]) == []
