@@ -244,6 +244,45 @@ def test_dpkg_buildpackage_makes_the_emulated_builds_debs(pair, host, tmp_path):
     assert r.rc == 0 and int(r.out) == E_MACHINE[pair.arch], r.text
 
 
+def _fake_deb(into: Path, package: str, version: str) -> Path:
+    """A .deb of ``package`` for arm64 that installs only a marker under /usr/share/doc."""
+    root = into / f"{package}-src"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "usr/share/doc/tbx-guard-test").mkdir(parents=True)
+    (root / "usr/share/doc/tbx-guard-test/marker").write_text("x\n")
+    (root / "DEBIAN/control").write_text(f"Package: {package}\nVersion: {version}\nArchitecture: arm64\n"
+                                         "Maintainer: tbx tests <tbx@example.org>\nDescription: tbx test\n")
+    deb = into / f"{package}_{version}_arm64.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root), str(deb)], check=True, capture_output=True)
+    return deb
+
+
+@pytest.mark.parametrize("pair", ROOTLESS[:1], indirect=True, ids=_ids)
+def test_apt_refuses_packages_the_native_tools_are_bound_over_and_installs_others(pair, host):
+    """dpkg cannot replace or remove a bound file: apt refuses such a package before dpkg starts,
+    naming it and the fix, and changes nothing; other packages install as usual."""
+    ref = host.env.get("TBX_TEST_HELLO_DEB_ARM64", "")
+    need(bool(ref) and (Path(ref) / "hello_2.10-3_arm64.deb").exists(), "the emulated hello reference")
+    work = Path(pair.workdir) / "guard"
+    work.mkdir()
+    shutil.copy(Path(ref) / "hello_2.10-3_arm64.deb", work)
+    _fake_deb(work, "sed", "99")
+    subprocess.run(["chown", "-R", f"{pair.who.host.user}:{pair.who.host.user}", str(work)], check=True)
+    before = pair.run(pair.acc, "dpkg-query -W -f '${Version}' sed")
+    assert before.rc == 0 and before.out.strip(), before.text
+    r = pair.run(pair.acc, "sudo apt-get install -y ./guard/sed_99_arm64.deb")
+    assert r.rc != 0, r.text
+    assert "dpkg cannot replace or remove them" in r.err and "sed: /usr/bin/sed" in r.err, r.text
+    assert "without --accelerate" in r.err, r.text
+    after = pair.run(pair.acc, "dpkg-query -W -f '${Version}' sed; test ! -e /usr/share/doc/tbx-guard-test && "
+                               "sudo apt-get remove -y make")
+    assert after.rc != 0 and after.out.startswith(before.out.strip()), after.text  # nothing changed
+    assert "make: /usr/bin/make" in after.err, after.text  # removing one is refused too
+    r = pair.run(pair.acc, "sudo apt-get install -y ./guard/hello_2.10-3_arm64.deb && hello && dpkg -s make sed "
+                           "| grep -c '^Status: install ok installed'")
+    assert r.rc == 0 and r.out.split()[-2:] == ["world!", "2"], r.text
+
+
 @pytest.mark.parametrize("pair", ALL, indirect=True, ids=_ids)
 def test_list_and_check_say_the_container_is_accelerated(pair):
     r = pair.who.tbx("list", "--json")

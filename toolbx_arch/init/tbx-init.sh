@@ -174,6 +174,46 @@ case "${TBX_SUDO_KEEP:-}" in
 " || fail "cannot write /etc/sudoers.d/tbx-env"
     host /usr/bin/chmod 0440 /etc/sudoers.d/tbx-env
     log "sudo keeps $TBX_SUDO_KEEP"
+    # dpkg cannot replace or remove a file the native tools are bound over (a mount point): it
+    # would fail half-way. apt asks this guard first, which refuses such packages, naming them.
+    if [ -d /etc/apt/apt.conf.d ]; then
+        no_link /etc/apt /etc/apt/apt.conf.d /etc/apt/apt.conf.d/00tbx-accel /etc/apt/tbx-accel-guard
+        guard=$(host /usr/bin/cat <<'GUARD'
+#!/bin/sh
+# tbx: this container is accelerated (tbx create --accelerate): the host's native tools are bound
+# over some of its files, and dpkg cannot replace or remove a mount point. apt runs this before
+# dpkg (DPkg::Pre-Install-Pkgs, version 2: "package old < new file|**REMOVE**|**CONFIGURE**").
+mounts=$(grep -F /tbx/accel/ /proc/self/mountinfo | cut -d' ' -f5)
+[ -n "$mounts" ] || exit 0
+while read -r line && [ -n "$line" ]; do :; done # the VERSION line and apt's configuration
+hits=
+while read -r pkg old cmp new what rest; do
+    [ "$what" = "**CONFIGURE**" ] && continue
+    for list in /var/lib/dpkg/info/"${pkg%%:*}".list /var/lib/dpkg/info/"${pkg%%:*}":*.list; do
+        [ -f "$list" ] || continue
+        own=$(sed 's#^/\(bin\|sbin\|lib\|lib32\|lib64\|libx32\)/#/usr/\1/#' "$list" | grep -Fx -e "$mounts" |
+            while read -r f; do [ -d "$f" ] || printf ' %s' "$f"; done)
+        [ -z "$own" ] || hits="$hits  ${pkg%%:*}:$own
+"
+    done
+done
+[ -n "$hits" ] || exit 0
+printf '%s\n' "tbx: this container runs the host's native tools in place of these packages' files" \
+    "(tbx create --accelerate), and dpkg cannot replace or remove them here:" >&2
+printf '%s' "$hits" | sort -u >&2
+printf '%s\n' "Nothing was changed. Upgrade them in the image (then tbx create again), or use a" \
+    "container made without --accelerate." >&2
+exit 1
+GUARD
+)
+        put /etc/apt/tbx-accel-guard "$guard
+" || fail "cannot write /etc/apt/tbx-accel-guard"
+        host /usr/bin/chmod 0755 /etc/apt/tbx-accel-guard
+        put /etc/apt/apt.conf.d/00tbx-accel 'DPkg::Pre-Install-Pkgs { "/etc/apt/tbx-accel-guard"; };
+DPkg::Tools::Options::/etc/apt/tbx-accel-guard::Version "2";
+' || fail "cannot write /etc/apt/apt.conf.d/00tbx-accel"
+        log "apt refuses packages whose files the native tools are bound over"
+    fi
     ;;
 esac
 
