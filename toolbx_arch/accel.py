@@ -184,7 +184,7 @@ def tools_image(base: str, a: Arch, n: int, with_gxx: bool) -> str:
     if r.returncode != 0:
         raise TbxError(f"could not build the native tools {tag} from {base}", details=r.stderr.strip()[-800:],
                        fix=f"Check that {base} can install {pkgs[0]} (apt-get, the network)", exit_code=EXIT_ENGINE)
-    if old:  # the older build, untagged now (its extracted files stay: containers may bind them)
+    if old:  # the older build, untagged now (its extracted files stay until no container binds them: _prune)
         runner.run(["podman", "rmi", old], timeout=120)
     return tag
 
@@ -210,7 +210,6 @@ def extracted(tag: str) -> str:
     top = os.path.join(paths.data_dir(), "accel")
     dest = os.path.join(top, iid)
     if os.path.isdir(dest):
-        _prune(top)
         return dest
     os.makedirs(top, mode=0o755, exist_ok=True)
     import shutil
@@ -236,7 +235,6 @@ def extracted(tag: str) -> str:
         raise
     finally:
         runner.run(["podman", "rm", "-f", cid], timeout=120)
-    _prune(top)
     return dest
 
 
@@ -367,6 +365,7 @@ def prepare(a: Arch, image: str, source: str, host_arch: Arch, how: str, *, auth
                        fix="Use a release whose native and cross compilers match (Debian 13), or, for development "
                            "builds only: --accelerate-unmatched")
     root = extracted(tag)
+    _prune(os.path.dirname(root))
     label = ("matched: " if not diffs else "unmatched: ") + summary + ("" if not diffs else f" ({'; '.join(diffs)})")
     return Plan(binds(root, facts, triplet, n, coreutils), label, not diffs, summary, a.name)
 

@@ -52,13 +52,14 @@ def run(args: Sequence[str], *, capture: bool = True, input: str | bytes | None 
     ``stdin``: a file (another program's output) to read instead of ``input``."""
     import subprocess
 
+    if stdin is None and input is None and capture:
+        stdin = subprocess.DEVNULL
     argv = _argv(args)
     try:
         return subprocess.run(argv, input=input, env=env, timeout=timeout, text=text,
                               stdout=subprocess.PIPE if capture else None,
                               stderr=subprocess.PIPE if capture else None,
-                              stdin=stdin if stdin is not None else None if input is not None
-                              else subprocess.DEVNULL if capture else None)
+                              stdin=stdin)
     except subprocess.TimeoutExpired as e:
         import shlex
 
